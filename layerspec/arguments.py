@@ -1,0 +1,323 @@
+"""Argument kinds: what a layer argument may hold, checked in one place.
+
+A built-in layer annotates its constructor parameters with these kinds,
+for example ``def __init__(self, units: Integer(min=1), ...)``. The
+annotations are read back by :class:`layerspec.Layer` to check and normalise
+every argument before the constructor runs, by the spec reader to report all
+bad arguments at their place in the file, and by ``layerspec layers`` and
+``layerspec schema`` to describe them. One declaration, four uses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Iterable
+
+from .errors import ArgumentError
+
+
+def describe_value(value: Any) -> str:
+    """Show a value the way its user wrote it in YAML, with its kind."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean " + ("true" if value else "false")
+    if isinstance(value, int):
+        if abs(value) < 10**30:
+            return f"integer {value}"
+        # Never print thousands of digits into an error message.
+        # (str() of a huge int can even raise), so count digits from bits.
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, float):
+        return "number " + _format_float(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"string '{shown}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
+
+
+def _format_float(value: float) -> str:
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return repr(value)
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean '{lowered[close[0]]}'?" if close else ""
+
+
+class ArgumentKind:
+    """What one argument accepts. Subclasses implement ``convert``."""
+
+    #: Words for messages and listings, e.g. "an integer >= 1".
+    expected = "a value"
+
+    def check(self, value: Any, argument: str) -> Any:
+        """Return ``value`` normalised, or raise :class:`ArgumentError`."""
+        try:
+            return self.convert(value)
+        except _Reject as reject:
+            detail = f" ({reject.reason})" if reject.reason else ""
+            raise ArgumentError(
+                f"argument '{argument}' must be {self.expected}, got {describe_value(value)}{detail}",
+                argument=argument,
+            ) from None
+
+    def convert(self, value: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def json_schema(self) -> dict:
+        """A JSON Schema fragment for the values this kind accepts."""
+        return {}
+
+    def __repr__(self) -> str:
+        return self.expected
+
+
+class _Reject(Exception):
+    """Raised inside ``convert`` to say a value does not fit."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _bounds_text(minimum, maximum, min_exclusive=False, max_exclusive=False) -> str:
+    parts = []
+    if minimum is not None:
+        parts.append(f"{'>' if min_exclusive else '>='} {minimum}")
+    if maximum is not None:
+        parts.append(f"{'<' if max_exclusive else '<='} {maximum}")
+    return " and ".join(parts)
+
+
+class Integer(ArgumentKind):
+    """A whole number, optionally bounded. Booleans and floats are refused."""
+
+    def __init__(self, min: int | None = None, max: int | None = None):
+        self.min, self.max = min, max
+        bounds = _bounds_text(min, max)
+        self.expected = "an integer" + (f" {bounds}" if bounds else "")
+
+    def convert(self, value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Reject()
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise _Reject()
+        return value
+
+    def json_schema(self):
+        schema = {"type": "integer"}
+        if self.min is not None:
+            schema["minimum"] = self.min
+        if self.max is not None:
+            schema["maximum"] = self.max
+        return schema
+
+
+class Number(ArgumentKind):
+    """A finite real number (an integer is accepted), optionally bounded."""
+
+    def __init__(self, min=None, max=None, min_exclusive=False, max_exclusive=False):
+        self.min, self.max = min, max
+        self.min_exclusive, self.max_exclusive = min_exclusive, max_exclusive
+        bounds = _bounds_text(min, max, min_exclusive, max_exclusive)
+        self.expected = "a number" + (f" {bounds}" if bounds else "")
+
+    def convert(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Reject()
+        if isinstance(value, int):
+            try:
+                value = float(value)
+            except OverflowError:
+                raise _Reject("too large") from None
+        if not math.isfinite(value):
+            raise _Reject("not finite")
+        if self.min is not None and (value < self.min or (self.min_exclusive and value == self.min)):
+            raise _Reject()
+        if self.max is not None and (value > self.max or (self.max_exclusive and value == self.max)):
+            raise _Reject()
+        return value
+
+    def json_schema(self):
+        schema = {"type": "number"}
+        if self.min is not None:
+            schema["exclusiveMinimum" if self.min_exclusive else "minimum"] = self.min
+        if self.max is not None:
+            schema["exclusiveMaximum" if self.max_exclusive else "maximum"] = self.max
+        return schema
+
+
+class Boolean(ArgumentKind):
+    """``true`` or ``false`` and nothing else (``yes``/``on`` are strings)."""
+
+    expected = "true or false"
+
+    def convert(self, value):
+        if not isinstance(value, bool):
+            raise _Reject()
+        return value
+
+    def json_schema(self):
+        return {"type": "boolean"}
+
+
+class Choice(ArgumentKind):
+    """One of a few strings, matched ignoring case, returned in lower case."""
+
+    def __init__(self, *options: str):
+        self.options = tuple(options)
+        self.expected = "one of " + ", ".join(f"'{o}'" for o in options)
+
+    def convert(self, value):
+        if not isinstance(value, str):
+            raise _Reject()
+        lowered = value.lower()
+        if lowered not in self.options:
+            raise _Reject(suggest(value, self.options).lstrip("; "))
+        return lowered
+
+    def json_schema(self):
+        return {"type": "string", "enum": list(self.options)}
+
+
+class Optional(ArgumentKind):
+    """``null`` or whatever the wrapped kind accepts."""
+
+    def __init__(self, kind: ArgumentKind):
+        self.kind = kind
+        self.expected = f"{kind.expected} or null"
+
+    def check(self, value, argument):
+        if value is None:
+            return None
+        try:
+            return self.kind.check(value, argument)
+        except ArgumentError as error:
+            raise ArgumentError(
+                error.message.replace(f"must be {self.kind.expected}", f"must be {self.expected}", 1),
+                argument=argument,
+            ) from None
+
+    def json_schema(self):
+        return {"anyOf": [self.kind.json_schema(), {"type": "null"}]}
+
+
+class IntTuple(ArgumentKind):
+    """An integer or a list of ``length`` integers; returned as a tuple.
+
+    This is Keras's "int or tuple of ints" for kernel sizes, strides and the
+    like: ``3`` means ``(3, 3)`` for a 2D layer.
+    """
+
+    def __init__(self, length: int, min: int | None = 1):
+        self.length, self.min = length, min
+        bound = f" >= {min}" if min is not None else ""
+        noun = "integers" if length > 1 else "integer"
+        self.expected = f"an integer{bound} or a list of {length} {noun}{bound}"
+
+    def convert(self, value):
+        items = value if isinstance(value, (list, tuple)) else [value] * self.length
+        if len(items) != self.length:
+            raise _Reject(f"{len(items)} items")
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise _Reject()
+            if self.min is not None and item < self.min:
+                raise _Reject()
+        return tuple(items)
+
+    def json_schema(self):
+        item = {"type": "integer"}
+        if self.min is not None:
+            item["minimum"] = self.min
+        return {"anyOf": [item, {"type": "array", "items": item, "minItems": self.length, "maxItems": self.length}]}
+
+
+class IntList(ArgumentKind):
+    """A non-empty list of integers, each at least ``min``."""
+
+    def __init__(self, min: int | None = None, description: str = "a list of integers"):
+        self.min = min
+        self.expected = description
+
+    def convert(self, value):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise _Reject()
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise _Reject()
+            if self.min is not None and item < self.min:
+                raise _Reject()
+        return tuple(value)
+
+    def json_schema(self):
+        item = {"type": "integer"}
+        if self.min is not None:
+            item["minimum"] = self.min
+        return {"type": "array", "items": item, "minItems": 1}
+
+
+class ActivationName(ArgumentKind):
+    """The name of an activation function (``null`` means linear)."""
+
+    expected = "an activation name"
+
+    def check(self, value, argument):
+        from . import activations
+
+        if value is None or callable(value):
+            return value
+        if not isinstance(value, str):
+            raise ArgumentError(
+                f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                argument=argument,
+            )
+        if value not in activations.names():
+            raise ArgumentError(
+                f"argument '{argument}': unknown activation '{value}'{suggest(value, activations.names())}",
+                argument=argument,
+            )
+        return value
+
+    def json_schema(self):
+        from . import activations
+
+        return {"anyOf": [{"type": "string", "enum": activations.names()}, {"type": "null"}]}
+
+
+class InitializerName(ArgumentKind):
+    """An initializer: a Keras name, or a mapping ``{type: NAME, ...args}``."""
+
+    expected = "an initializer name or mapping"
+
+    def check(self, value, argument):
+        from . import initializers
+
+        if not isinstance(value, (str, dict)) and not isinstance(value, initializers.Initializer):
+            raise ArgumentError(
+                f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                argument=argument,
+            )
+        try:
+            initializers.get(value)
+        except ArgumentError as error:
+            raise ArgumentError(f"argument '{argument}': {error.message}", argument=argument) from None
+        return value
+
+    def json_schema(self):
+        from . import initializers
+
+        return {"anyOf": [{"type": "string", "enum": initializers.names()}, {"type": "object"}]}

@@ -1,0 +1,143 @@
+"""The command line: the only module that prints results or picks exit codes.
+
+Every command turns layerspec's own errors into ``PATH:LINE:COL: error:
+MESSAGE`` on stderr and exit code 1 in one place (:class:`_Group`); click
+handles usage errors with exit code 2. Heavy modules are imported inside the
+commands that need them, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import LayerspecError, flatten
+
+
+def format_error(error: LayerspecError) -> str:
+    """``PATH:LINE:COL: error: MESSAGE`` (or without the parts not known)."""
+    where = f"{error.position}: " if error.position is not None else ""
+    return f"{where}error: {error.message}"
+
+
+def report(error: LayerspecError) -> None:
+    """Print every problem inside ``error`` to stderr."""
+    for single in flatten(error):
+        click.echo(format_error(single), err=True)
+
+
+class _Group(click.Group):
+    """Runs a command, turning layerspec errors into clean exits."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LayerspecError as error:
+            report(error)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except MemoryError:
+            click.echo("error: out of memory (try a smaller --batch-size)", err=True)
+            sys.exit(1)
+        except Exception as error:  # a bug: say so plainly, without a traceback
+            if os.environ.get("LAYERSPEC_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(error).__name__}: {error} "
+                       "(set LAYERSPEC_DEBUG=1 for a traceback, and please report it)", err=True)
+            sys.exit(1)
+
+
+def parse_shape(ctx, param, value):
+    """``28,28,1`` (or ``None,128``) → ``(28, 28, 1)``; click callback."""
+    if value is None:
+        return None
+    sizes = []
+    for part in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(","):
+        part = part.strip()
+        if part.lower() in ("none", "null", "?"):
+            sizes.append(None)
+        elif part.isdigit() and int(part) > 0:
+            sizes.append(int(part))
+        else:
+            raise click.BadParameter(f"expected sizes separated by commas, like 28,28,1 (None for unknown), "
+                                     f"got {value!r}")
+    return tuple(sizes)
+
+
+input_shape_option = click.option(
+    "--input-shape", callback=parse_shape, metavar="SIZES",
+    help="Per-sample input shape, e.g. 28,28,1 (None for unknown); fills the spec's 'input'.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True,
+                           help="Seed for random weights.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="layerspec")
+def main():
+    """Describe neural networks in YAML; summarise, check and run them."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@input_shape_option
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True, help="Output format.")
+def summary(spec, input_shape, output_format):
+    """Print each layer's output shape, parameters and MACs."""
+    from .spec import build_model, read_spec
+    from .summary import render_json, render_markdown, render_table
+
+    model = build_model(read_spec(spec), input_shape)
+    data = model.summary()
+    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[output_format]
+    click.echo(render(data))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.argument("input_path", metavar="INPUT.npy", type=click.Path(dir_okay=True))
+@click.option("--weights", type=click.Path(dir_okay=True), help="Weights .npz (from 'layerspec init' or Keras).")
+@seed_option
+@click.option("-o", "--output", type=click.Path(dir_okay=True), help="Write the output to this .npy file.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per forward step (default: all).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Override the spec's dtype.")
+def run(spec, input_path, weights, seed, output, batch_size, dtype):
+    """Run a forward pass on INPUT.npy."""
+    from .runner import run_model
+
+    result = run_model(spec, input_path, weights=weights, seed=seed, output=output, batch_size=batch_size,
+                       dtype=dtype)
+    if output is None:
+        import numpy as np
+
+        click.echo(f"# output shape {result.shape}, dtype {result.dtype}")
+        with np.printoptions(threshold=1000):
+            click.echo(str(result))
+    else:
+        click.echo(f"wrote {output}: shape {result.shape}, dtype {result.dtype}", err=True)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=True), help="Weights .npz to write.")
+@seed_option
+@input_shape_option
+def init(spec, output, seed, input_shape):
+    """Write freshly initialised weights to a .npz file."""
+    from .spec import build_model, read_spec
+
+    model = build_model(read_spec(spec), input_shape)
+    model.init(seed=seed)
+    model.save_weights(output)
+    click.echo(f"wrote {output}: {len(model.get_weights())} arrays, {model.count_params():,} parameters", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

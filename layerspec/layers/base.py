@@ -1,0 +1,287 @@
+"""The ``Layer`` base class and the ``Weight`` it declares.
+
+A layer holds state (weights) created lazily in ``build(input_shape)`` the
+first time it sees an input, and computation in ``call(x)``. ``add_weight``
+only *declares* a weight: its array exists once the weights are initialised
+or loaded, so building a model of any size to infer shapes and count
+parameters costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+from typing import Any
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+from ..arguments import ArgumentKind, suggest
+from ..errors import ArgumentError, LayerspecError, ShapeError
+
+Shape = tuple  # a full shape, batch axis first; unknown sizes are None
+
+
+def snake_case(class_name: str) -> str:
+    """Keras's automatic layer name for a class: ``MaxPooling2D`` → ``max_pooling2d``."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+
+
+def format_shape(shape) -> str:
+    """A shape as Keras prints it: ``(None, 28, 28, 1)``."""
+    inner = ", ".join("None" if size is None else str(size) for size in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+class Weight(NDArrayOperatorsMixin):
+    """A declared weight: name, shape, initializer and trainability.
+
+    ``value`` is ``None`` until the weight is initialised or loaded. Inside
+    ``call`` a weight behaves as its array: ``x @ self.kernel + self.bias``
+    works, as do ``np.*`` functions, indexing and ``.T``.
+    """
+
+    def __init__(self, name: str, shape: tuple, initializer: Any, trainable: bool, dtype: str):
+        self.name = name
+        self.shape = tuple(shape)
+        self.initializer = initializer
+        self.trainable = trainable
+        self.dtype = np.dtype(dtype)
+        self.value: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of scalars, as an exact Python integer (never overflows)."""
+        return math.prod(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def initialize(self, rng: np.random.Generator) -> None:
+        """Create the array by drawing from the initializer."""
+        from .. import initializers
+
+        self.value = initializers.get(self.initializer)(self.shape, self.dtype, rng)
+
+    def assign(self, array: np.ndarray) -> None:
+        """Set the array; its shape must be the declared one."""
+        if tuple(array.shape) != self.shape:
+            raise ShapeError(f"weight '{self.name}' has shape {self.shape}, got {tuple(array.shape)}")
+        self.value = np.ascontiguousarray(array, dtype=self.dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The weight's array; an error if it was never initialised or loaded."""
+        if self.value is None:
+            raise LayerspecError(f"weight '{self.name}' has no value yet: initialise or load the weights first")
+        return self.value
+
+    # Behaving as an array inside ``call``.
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(x.numpy() if isinstance(x, Weight) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getitem__(self, index):
+        return self.numpy()[index]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def T(self) -> np.ndarray:
+        return self.numpy().T
+
+    def __repr__(self) -> str:
+        state = "unset" if self.value is None else "set"
+        return f"<Weight {self.name} shape={self.shape} {state}>"
+
+
+def _checked_init(init):
+    """Wrap a layer's ``__init__`` so annotated arguments are checked first.
+
+    Arguments annotated with an :class:`ArgumentKind` are validated and
+    normalised (``3`` → ``(3, 3)`` for a kernel size); a wrong argument name
+    or a missing one becomes an :class:`ArgumentError` instead of a
+    ``TypeError``.
+    """
+    signature = inspect.signature(init)
+    kinds = {
+        name: parameter.annotation
+        for name, parameter in signature.parameters.items()
+        if isinstance(parameter.annotation, ArgumentKind)
+    }
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            raise ArgumentError(_explain_bind_error(error, signature)) from None
+        for name, kind in kinds.items():
+            if name in bound.arguments:
+                bound.arguments[name] = kind.check(bound.arguments[name], name)
+        init(*bound.args, **bound.kwargs)
+
+    checked.__signature__ = signature
+    return checked
+
+
+def _explain_bind_error(error: TypeError, signature: inspect.Signature) -> str:
+    text = str(error)
+    missing = re.search(r"missing a required argument: '(\w+)'", text)
+    if missing:
+        return f"missing required argument '{missing.group(1)}'"
+    unexpected = re.search(r"got an unexpected keyword argument '(\w+)'", text)
+    if unexpected:
+        name = unexpected.group(1)
+        return f"unknown argument '{name}'{suggest(name, signature.parameters)}"
+    return text
+
+
+class Layer:
+    """Base class of every layer, built-in or written by a user.
+
+    Subclasses declare weights in ``build(input_shape)`` with
+    :meth:`add_weight` and compute in ``call(x)``. ``compute_output_shape``
+    is optional but makes shape inference free; without it, shape inference
+    calls the layer once on a small zero batch.
+
+    Args:
+        name: unique name in its model; default: the Keras-style snake_case
+            class name, numbered per model (``dense``, ``dense_1``, ...).
+        trainable: whether the layer's weights count as trainable.
+    """
+
+    #: What the layer's input holds: "float" or "int" (indices).
+    input_kind = "float"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checked_init(cls.__dict__["__init__"])
+
+    def __init__(self, name: str | None = None, trainable: bool = True, **kwargs):
+        if kwargs:
+            unknown = next(iter(kwargs))
+            accepted = list(inspect.signature(type(self).__init__).parameters) + ["name", "trainable"]
+            raise ArgumentError(f"unknown argument '{unknown}'{suggest(unknown, accepted)}", argument=unknown)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ArgumentError("argument 'name' must be a non-empty string", argument="name")
+        if not isinstance(trainable, bool):
+            raise ArgumentError("argument 'trainable' must be true or false", argument="trainable")
+        self._name = name
+        self._auto_name: str | None = None
+        self.trainable = trainable
+        # The model sets the compute dtype (the spec's) before building.
+        self.dtype = "float32"
+        self.built = False
+        self.input_shape: Shape | None = None
+        self._weights: list[Weight] = []
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The layer's name (a model gives unnamed layers numbered names)."""
+        return self._name or self._auto_name or snake_case(type(self).__name__)
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    @property
+    def has_explicit_name(self) -> bool:
+        return self._name is not None
+
+    # -- weights ----------------------------------------------------------
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None) -> Weight:
+        """Declare a weight; no array is allocated.
+
+        Args:
+            shape: the weight's shape; every size must be known.
+            initializer: an initializer name (``"glorot_uniform"`` by
+                default) or object.
+            dtype: defaults to the layer's dtype.
+            trainable: whether the weight is trained (counts as trainable).
+            name: the weight's name in weights files (``LAYER/NAME``).
+        Returns:
+            The :class:`Weight`; inside ``call`` it acts as its array.
+        """
+        shape = tuple(() if shape is None else shape)
+        name = name or f"weight_{len(self._weights)}"
+        if any(size is None for size in shape):
+            raise ShapeError(f"weight '{name}' needs known sizes, got shape {format_shape(shape)}")
+        if any(isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0 for size in shape):
+            raise ShapeError(f"weight '{name}' has an invalid shape {shape}")
+        if any(weight.name == name for weight in self._weights):
+            raise ArgumentError(f"layer '{self.name}' declares weight '{name}' twice")
+        weight = Weight(name, tuple(int(s) for s in shape), initializer or "glorot_uniform",
+                        trainable, dtype or self.dtype)
+        self._weights.append(weight)
+        return weight
+
+    @property
+    def weights(self) -> list[Weight]:
+        """Every declared weight, in declaration order."""
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Weight]:
+        """Weights that training would update (none if the layer is frozen)."""
+        return [weight for weight in self._weights if weight.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        """Weights training leaves alone (moving statistics, frozen layers)."""
+        return [weight for weight in self._weights if not (weight.trainable and self.trainable)]
+
+    def count_params(self) -> int:
+        """Total number of scalars in the layer's weights (exact)."""
+        return sum(weight.size for weight in self._weights)
+
+    # -- building and shapes ----------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        """Declare weights for ``input_shape`` (batch axis first). Optional."""
+
+    def build_for(self, input_shape: Shape) -> None:
+        """Build once, for the first input shape the layer sees."""
+        if self.built:
+            return
+        self.input_shape = tuple(input_shape)
+        self.build(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """Output shape for ``input_shape`` (both with the batch axis first).
+
+        Optional for user layers: without it, shape inference runs the layer
+        once on a small zero batch.
+        """
+        raise NotImplementedError
+
+    def count_macs(self, input_shape: Shape) -> int | None:
+        """Multiply-accumulates per sample; ``None`` if a size is unknown."""
+        return 0
+
+    # -- computing --------------------------------------------------------
+    def call(self, inputs: np.ndarray) -> np.ndarray:
+        """The computation. Subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement call()")
+
+    def __call__(self, inputs) -> np.ndarray:
+        inputs = np.asarray(inputs)
+        if not self.built:
+            self.build_for((None,) + tuple(inputs.shape[1:]))
+        for weight in self._weights:
+            if weight.value is None:
+                weight.initialize(np.random.default_rng())
+        return self.call(inputs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"

@@ -1,0 +1,125 @@
+"""Core layers: Dense, Activation, Dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import activations
+from ..arguments import ActivationName, Boolean, InitializerName, Integer, IntList, Number, Optional
+from ..errors import ShapeError
+from ..registry import register
+from .base import Layer, format_shape
+
+
+def known_product(sizes) -> int | None:
+    """The product of ``sizes``, or None if any is unknown."""
+    if any(size is None for size in sizes):
+        return None
+    return math.prod(sizes)
+
+
+@register
+class Dense(Layer):
+    """Densely connected layer: ``activation(x @ kernel + bias)``.
+
+    Applied on the last axis of an input of any rank, like Keras.
+
+    Args:
+        units: size of the output's last axis.
+        activation: activation name; ``null`` for linear.
+        use_bias: whether to add a bias vector.
+        kernel_initializer: initializer of ``kernel``.
+        bias_initializer: initializer of ``bias``.
+
+    Input shape:
+        ``(batch, ..., input_dim)``.
+    Output shape:
+        ``(batch, ..., units)``.
+    """
+
+    def __init__(self, units: Integer(min=1), activation: ActivationName() = None, use_bias: Boolean() = True,
+                 kernel_initializer: InitializerName() = "glorot_uniform",
+                 bias_initializer: InitializerName() = "zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ShapeError(f"needs an input with a feature axis, got {format_shape(input_shape)}")
+        if input_shape[-1] is None:
+            raise ShapeError(f"needs a known size on the last axis, got {format_shape(input_shape)}")
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
+                                      name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer,
+                                    name="bias") if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def count_macs(self, input_shape):
+        positions = known_product(input_shape[1:-1])
+        return None if positions is None else positions * input_shape[-1] * self.units
+
+    def call(self, inputs):
+        outputs = inputs @ self.kernel.value
+        if self.bias is not None:
+            outputs += self.bias.value
+        return self.activation(outputs)
+
+
+@register
+class Activation(Layer):
+    """Applies an activation function elementwise.
+
+    Args:
+        activation: activation name (``relu``, ``softmax``, ...).
+
+    Input shape:
+        any. Output shape: the same.
+    """
+
+    def __init__(self, activation: ActivationName(), **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+
+@register
+class Dropout(Layer):
+    """Randomly zeroes inputs during training; the identity at inference.
+
+    layerspec only runs inference, so this layer passes its input through;
+    its arguments are still checked so a spec stays valid for Keras.
+
+    Args:
+        rate: fraction of inputs to drop, in [0, 1].
+        noise_shape: shape of the dropout mask (checked, unused).
+        seed: random seed (checked, unused).
+
+    Input shape:
+        any. Output shape: the same.
+    """
+
+    def __init__(self, rate: Number(min=0, max=1), noise_shape: Optional(IntList(min=1)) = None,
+                 seed: Optional(Integer(min=0)) = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.noise_shape = noise_shape
+        self.seed = seed
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        return inputs

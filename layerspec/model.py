@@ -1,0 +1,365 @@
+"""``Sequential``: a stack of layers, its shapes, its weights, its forward pass."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Iterable
+
+import numpy as np
+
+from .errors import DataError, LayerspecError, ShapeError, WeightsError
+from .layers.base import Layer, format_shape, snake_case
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def auto_names(layers: Iterable[tuple[type, str | None]]) -> list[str]:
+    """Keras-style names, counted per model: ``dense``, ``dense_1``, ...
+
+    ``layers`` gives each layer's class and its explicit name (or None).
+    Explicit names are kept; automatic ones skip names already taken.
+    """
+    layers = list(layers)
+    taken = {name for _, name in layers if name}
+    counters: dict[str, int] = {}
+    names = []
+    for layer_class, explicit in layers:
+        if explicit:
+            names.append(explicit)
+            continue
+        base = snake_case(layer_class.__name__)
+        while True:
+            count = counters.get(base, 0)
+            counters[base] = count + 1
+            candidate = base if count == 0 else f"{base}_{count}"
+            if candidate not in taken:
+                break
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def layer_label(index: int, layer: Layer) -> str:
+    """How messages name a layer: ``layer 2 'dense_1' (Dense)``."""
+    from .registry import display_name
+
+    return f"layer {index + 1} '{layer.name}' ({display_name(type(layer))})"
+
+
+class Sequential:
+    """A linear stack of layers, built on the first input shape it sees.
+
+    Args:
+        layers: the layers, first to last.
+        name: the model's name.
+        input_shape: per-sample input shape (no batch axis); ``None`` sizes
+            are unknown. Optional: without it the model builds on the first
+            input it is called on.
+        dtype: ``"float32"`` (default) or ``"float64"``: weights and
+            computation.
+    """
+
+    def __init__(self, layers: Iterable[Layer] = (), name: str = "sequential", input_shape=None,
+                 dtype: str = "float32"):
+        self.layers: list[Layer] = []
+        self.name = name
+        self.dtype = _check_dtype(dtype)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.built = False
+        #: ``(input_shape, output_shape)`` per layer, batch axis first.
+        self.shapes: list[tuple[tuple, tuple]] = []
+        for layer in layers:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer, giving it a numbered name if it has none."""
+        if not isinstance(layer, Layer):
+            raise LayerspecError(f"Sequential takes layerspec.Layer objects, got {type(layer).__name__}")
+        if self.built:
+            raise LayerspecError("cannot add layers to a model that is already built")
+        self.layers.append(layer)
+        self._name_layers()
+
+    def _name_layers(self) -> None:
+        names = auto_names((type(layer), layer._name if layer.has_explicit_name else None) for layer in self.layers)
+        seen = set()
+        for index, (layer, name) in enumerate(zip(self.layers, names)):
+            if name in seen:
+                raise LayerspecError(f"{layer_label(index, layer)}: duplicate layer name '{name}'",
+                                     argument="name", layer_index=index, code="duplicate-name")
+            seen.add(name)
+            if not layer.has_explicit_name:
+                layer._auto_name = name
+
+    # -- shapes -----------------------------------------------------------
+    def build(self, input_shape=None) -> None:
+        """Infer every layer's shapes from a per-sample ``input_shape``.
+
+        Raises:
+            ShapeError: naming the layer that cannot take its input.
+        """
+        if input_shape is not None:
+            input_shape = tuple(input_shape)
+        else:
+            input_shape = self.input_shape
+        if input_shape is None:
+            raise ShapeError("the model's input shape is unknown: give it in the spec ('input: [...]'), "
+                             "with --input-shape, or call the model on data")
+        if not self.layers:
+            raise ShapeError("the model has no layers")
+        if self.built:
+            if input_shape != self.input_shape:
+                raise ShapeError(f"the model is built for input {format_shape(self.input_shape)}, "
+                                 f"got {format_shape(input_shape)}")
+            return
+        shape = (None,) + input_shape
+        shapes = []
+        for index, layer in enumerate(self.layers):
+            output = self._infer_layer(index, layer, shape)
+            shapes.append((shape, output))
+            shape = output
+        self.input_shape = input_shape
+        self.shapes = shapes
+        self.built = True
+
+    def _infer_layer(self, index: int, layer: Layer, shape: tuple) -> tuple:
+        layer.dtype = self.dtype
+        try:
+            layer.build_for(shape)
+            output = infer_output_shape(layer, shape)
+        except LayerspecError as error:
+            error.message = f"{layer_label(index, layer)}: {error.message}"
+            error.layer_index = index
+            raise
+        except Exception as error:  # a user layer's own exception
+            raise ShapeError(f"{layer_label(index, layer)}: {type(error).__name__}: {error}",
+                             layer_index=index) from error
+        return output
+
+    @property
+    def output_shape(self) -> tuple:
+        """Output shape with the batch axis (``None``) first."""
+        self._require_built()
+        return self.shapes[-1][1]
+
+    def _require_built(self) -> None:
+        if not self.built:
+            self.build()
+
+    # -- weights ----------------------------------------------------------
+    def weight_items(self):
+        """``(key, weight)`` for every weight, keys ``LAYER/WEIGHT``."""
+        self._require_built()
+        for layer in self.layers:
+            for weight in layer.weights:
+                yield f"{layer.name}/{weight.name}", weight
+
+    def count_params(self) -> int:
+        """Total parameters (exact; nothing is allocated)."""
+        self._require_built()
+        return sum(layer.count_params() for layer in self.layers)
+
+    def init(self, seed: int | None = 0) -> "Sequential":
+        """Draw every weight from its initializer.
+
+        Each weight gets its own generator seeded from ``seed`` and its key,
+        so a layer's initial weights do not change when another layer is
+        added or removed.
+        """
+        for key, weight in self.weight_items():
+            weight.initialize(np.random.default_rng(_weight_seed(seed, key)))
+        return self
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Every weight's array by key; initialises nothing."""
+        return {key: weight.numpy() for key, weight in self.weight_items()}
+
+    def set_weights(self, arrays: dict, source: str = "weights", allow_nonfinite: bool = False) -> None:
+        """Assign arrays by key. Every key must be present with its shape.
+
+        Raises:
+            WeightsError: naming the missing, extra or wrongly shaped key.
+        """
+        from .arrays import check_finite, convert_floats
+
+        expected = dict(self.weight_items())
+        missing = [key for key in expected if key not in arrays]
+        if missing:
+            weight = expected[missing[0]]
+            raise WeightsError(f"{source}: missing weight '{missing[0]}' (expected shape {weight.shape})"
+                               + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        extra = [key for key in arrays if key not in expected]
+        if extra:
+            raise WeightsError(f"{source}: unexpected weight '{extra[0]}' with shape {tuple(np.shape(arrays[extra[0]]))}"
+                               f"; the model's weights are: {', '.join(expected)}")
+        converted = {}
+        for key, weight in expected.items():
+            array = arrays[key]
+            if tuple(array.shape) != weight.shape:
+                raise WeightsError(f"{source}: weight '{key}' has shape {tuple(array.shape)}, "
+                                   f"expected {weight.shape}")
+            array = convert_floats(array, weight.dtype, f"{source}: weight '{key}'")
+            if not allow_nonfinite:
+                check_finite(array, f"{source}: weight '{key}'")
+            converted[key] = array
+        for key, weight in expected.items():
+            weight.assign(converted[key])
+
+    def load_weights(self, path: str, allow_nonfinite: bool = False) -> None:
+        """Load a weights ``.npz`` (DESIGN §4) written by ``init`` or Keras."""
+        from .arrays import read_npz
+
+        self.set_weights(read_npz(path), source=str(path), allow_nonfinite=allow_nonfinite)
+
+    def save_weights(self, path: str) -> None:
+        """Write every weight to ``path`` as an ``.npz``, atomically."""
+        from .arrays import write_npz
+
+        write_npz(path, self.get_weights())
+
+    def _ensure_weights(self) -> None:
+        for _, weight in self.weight_items():
+            if weight.value is None:
+                # Like Keras: a model used before init gets fresh random weights.
+                self.init(seed=None)
+                return
+
+    # -- forward pass -----------------------------------------------------
+    def __call__(self, inputs) -> np.ndarray:
+        return self.predict(inputs)
+
+    def predict(self, inputs, batch_size: int | None = None, out: np.ndarray | None = None,
+                on_batch=None) -> np.ndarray:
+        """Run the forward pass, ``batch_size`` rows at a time.
+
+        Args:
+            inputs: an array of shape ``(batch, *input_shape)`` (or a single
+                sample without the batch axis, which is batched and
+                unbatched again).
+            batch_size: rows per step; all at once by default.
+            out: optional preallocated output (e.g. a memory-mapped file).
+            on_batch: called with the number of rows after each batch.
+        """
+        inputs, single = self.as_batch(inputs)
+        self._ensure_weights()
+        rows = inputs.shape[0]
+        step = rows if not batch_size else batch_size
+        if out is None:
+            out = np.empty((rows,) + self.concrete_output_shape(inputs.shape), dtype=self.dtype)
+        for start in range(0, rows, max(step, 1)):
+            batch = self._convert_batch(inputs[start:start + step])
+            out[start:start + len(batch)] = self.forward(batch)
+            if on_batch is not None:
+                on_batch(len(batch))
+        return out[0] if single else out
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """One batch through every layer; no checks, no conversion."""
+        for layer in self.layers:
+            batch = layer.call(batch)
+        return batch
+
+    def as_batch(self, inputs) -> tuple[np.ndarray, bool]:
+        """``(batched inputs, whether a single sample was given)``.
+
+        Builds the model from the inputs' shape if it has no input shape.
+        Raises DataError if the shape does not fit the model's input.
+        """
+        inputs = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
+        if not self.built and self.input_shape is None:
+            if inputs.ndim < 1:
+                raise DataError("input must have a batch axis; got a 0-d array")
+            self.build(tuple(inputs.shape[1:]))
+        self._require_built()
+        expected = self.input_shape
+        if inputs.ndim == len(expected) and _fits(inputs.shape, expected):
+            return inputs[np.newaxis], True
+        if inputs.ndim != len(expected) + 1 or not _fits(inputs.shape[1:], expected):
+            raise DataError(f"input has shape {tuple(inputs.shape)}, expected (batch, "
+                            f"{', '.join('None' if s is None else str(s) for s in expected)})"
+                            .replace(", )", ")"))
+        return inputs, False
+
+    def _convert_batch(self, batch: np.ndarray) -> np.ndarray:
+        from .arrays import convert_floats, convert_integers
+
+        if self.layers[0].input_kind == "int":
+            return convert_integers(batch, "input")
+        if batch.dtype == self.dtype and batch.flags.c_contiguous:
+            return batch
+        return convert_floats(batch, np.dtype(self.dtype), "input")
+
+    def concrete_output_shape(self, input_shape: tuple) -> tuple:
+        """Per-sample output shape for a concrete batch shape."""
+        shape = (input_shape[0],) + tuple(input_shape[1:])
+        if all(size is not None for size in self.output_shape[1:]) and all(
+                size is not None for size in self.input_shape):
+            return tuple(self.output_shape[1:])
+        # Unknown sizes: compute the output shape for this concrete input.
+        for layer in self.layers:
+            shape = infer_output_shape(layer, shape)
+        return tuple(shape[1:])
+
+    # -- reporting --------------------------------------------------------
+    def summary(self):
+        """The summary as data (same as the JSON summary); prints as a table."""
+        from .summary import summarize
+
+        return summarize(self)
+
+
+def _fits(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or s == e for s, e in zip(shape, expected))
+
+
+def _weight_seed(seed: int | None, key: str):
+    if seed is None:
+        return None
+    return [seed, zlib.crc32(key.encode("utf-8"))]
+
+
+def _check_dtype(dtype) -> str:
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in FLOAT_DTYPES:
+        raise LayerspecError(f"dtype must be float32 or float64, got '{dtype}'", code="invalid-value")
+    return name
+
+
+def infer_output_shape(layer: Layer, input_shape: tuple) -> tuple:
+    """``layer.compute_output_shape``, or a probe run if the layer has none."""
+    try:
+        return tuple(layer.compute_output_shape(tuple(input_shape)))
+    except NotImplementedError:
+        return probe_output_shape(layer, tuple(input_shape))
+
+
+def probe_output_shape(layer: Layer, input_shape: tuple) -> tuple:
+    """Infer an output shape by running ``layer`` on small zero batches.
+
+    Unknown sizes are tried at two lengths; output axes whose size follows
+    them are reported as unknown (``None``). Weights without values get
+    zeros for the probe and are reset afterwards, so nothing stays allocated.
+    """
+    outputs = [_probe_once(layer, input_shape, fill) for fill in (2, 3)]
+    first, second = (out.shape for out in outputs)
+    if len(first) != len(second):
+        raise ShapeError("output rank depends on the input size; give the layer a compute_output_shape")
+    return (None,) + tuple(a if a == b else None for a, b in zip(first[1:], second[1:]))
+
+
+def _probe_once(layer: Layer, input_shape: tuple, fill: int) -> np.ndarray:
+    shape = tuple(fill if size is None else size for size in input_shape)
+    if math.prod(shape) > 10_000_000:
+        raise ShapeError(f"cannot infer the output shape of a layer without compute_output_shape on input "
+                         f"{format_shape(input_shape)}: the probe batch would be too large")
+    dtype = np.int64 if layer.input_kind == "int" else layer.dtype
+    unset = [weight for weight in layer.weights if weight.value is None]
+    for weight in unset:
+        weight.value = np.zeros(weight.shape, weight.dtype)
+    try:
+        result = np.asarray(layer.call(np.zeros(shape, dtype=dtype)))
+    finally:
+        for weight in unset:
+            weight.value = None
+    return result

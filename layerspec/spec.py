@@ -1,0 +1,376 @@
+"""Spec files → validated spec objects → built models, every problem placed.
+
+``read_spec`` checks a file's structure and every layer argument, collecting
+all the problems it can find (not only the first) into one
+:class:`SpecErrors`. ``build_model`` turns a spec into a built
+:class:`Sequential`, pointing shape errors at the layer (or argument) at
+fault.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .arguments import describe_value, suggest
+from .errors import LayerspecError, Position, SpecError, SpecErrors, flatten
+from .yamlread import YamlList, YamlMap, key_position, load, position_of, read_text
+
+TOP_LEVEL_KEYS = ("name", "input", "dtype", "layers", "expect")
+EXPECT_KEYS = ("output_shape", "params", "trainable_params", "macs", "max_params")
+DTYPES = ("float32", "float64")
+DEFAULT_TYPE = "Dense"
+
+
+@dataclass
+class LayerSpec:
+    """One entry of ``layers``: its class, explicit name and arguments."""
+
+    index: int
+    type_name: str
+    layer_class: type | None
+    name: str | None
+    arguments: dict[str, Any]
+    source: YamlMap
+    #: How messages name the layer, e.g. "layer 2 'dense_1' (Dense)".
+    label: str = ""
+
+    @property
+    def position(self) -> Position:
+        return self.source.position
+
+    def argument_position(self, argument: str | None) -> Position:
+        """Where ``argument``'s value is written (the layer if it is not)."""
+        if argument and argument in self.source:
+            return position_of(self.source, argument)
+        return self.position
+
+
+@dataclass
+class Spec:
+    """A checked spec file."""
+
+    path: str
+    name: str
+    input_shape: tuple | None
+    dtype: str
+    layers: list[LayerSpec]
+    expect: dict[str, Any] = field(default_factory=dict)
+    source: YamlMap | None = None
+
+    def position_of(self, key: str) -> Position:
+        """Where top-level ``key``'s value is written (the file if absent)."""
+        if self.source is not None and key in self.source:
+            return position_of(self.source, key)
+        return Position(self.path, 1, 1)
+
+
+class _Problems:
+    """Collects problems so one pass reports them all."""
+
+    def __init__(self):
+        self.errors: list[LayerspecError] = []
+
+    def add(self, message: str, position: Position | None, code: str) -> None:
+        self.errors.append(SpecError(message, position, code=code))
+
+    def add_error(self, error: LayerspecError, position: Position | None) -> None:
+        for single in flatten(error):
+            self.errors.append(single.at(position))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
+
+
+def read_spec(path: str) -> Spec:
+    """Read and check the spec file at ``path``."""
+    path = str(path)
+    return parse_spec(load(read_text(path), path), path)
+
+
+def loads_spec(text: str, path: str = "<string>") -> Spec:
+    """Check a spec given as YAML text."""
+    return parse_spec(load(text, path), path)
+
+
+def parse_spec(document: Any, path: str) -> Spec:
+    """Check a parsed YAML document (or a plain dict) as a spec."""
+    problems = _Problems()
+    if not isinstance(document, dict):
+        problems.add(f"a spec must be a mapping with a 'layers' list, got {describe_value(document)}",
+                     position_of(document) or Position(path, 1, 1), "invalid-spec")
+        problems.raise_if_any()
+    if not isinstance(document, YamlMap):
+        document = _locate_plain(document, path)
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            problems.add(f"unknown top-level key '{key}'{suggest(key, TOP_LEVEL_KEYS)}",
+                         key_position(document, key), "unknown-key")
+    name = _read_name(document, path, problems)
+    input_shape = _read_input(document, problems)
+    dtype = _read_dtype(document, problems)
+    layers = _read_layers(document, path, problems)
+    expect = _read_expect(document, problems)
+    problems.raise_if_any()
+    return Spec(path, name, input_shape, dtype, layers, expect, document)
+
+
+def _locate_plain(value: Any, path: str) -> Any:
+    """Wrap a plain dict/list tree (the Python API) so positions exist."""
+    here = Position(path)
+    if isinstance(value, dict):
+        located = YamlMap(here)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SpecError(f"keys must be strings, got {describe_value(key)}", here, code="invalid-key")
+            located[key] = _locate_plain(item, path)
+        return located
+    if isinstance(value, (list, tuple)):
+        located = YamlList(here)
+        for item in value:
+            located.append(_locate_plain(item, path))
+        return located
+    return value
+
+
+def _read_name(document: YamlMap, path: str, problems: _Problems) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0] or "sequential"
+    name = document.get("name", stem)
+    if not isinstance(name, str) or not name:
+        problems.add(f"'name' must be a non-empty string, got {describe_value(name)}",
+                     position_of(document, "name"), "invalid-value")
+        return stem
+    return name
+
+
+def _read_input(document: YamlMap, problems: _Problems) -> tuple | None:
+    value = document.get("input")
+    if value is None:
+        return None
+    message = read_shape_list(value)
+    if message:
+        problems.add(f"'input' {message}", position_of(document, "input"), "invalid-value")
+        return None
+    return tuple(value)
+
+
+def read_shape_list(value: Any, allow_empty: bool = False) -> str | None:
+    """Why ``value`` is not a list of sizes (positive ints or null), or None."""
+    expected = "must be a list of sizes (positive integers or null), e.g. [28, 28, 1]"
+    if not isinstance(value, list) or (not value and not allow_empty):
+        return f"{expected}, got {describe_value(value)}"
+    for size in value:
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            return f"{expected}, got {describe_value(size)} in it"
+    return None
+
+
+def _read_dtype(document: YamlMap, problems: _Problems) -> str:
+    dtype = document.get("dtype", "float32")
+    if dtype not in DTYPES:
+        problems.add(f"'dtype' must be one of {', '.join(DTYPES)}, got {describe_value(dtype)}",
+                     position_of(document, "dtype"), "invalid-value")
+        return "float32"
+    return dtype
+
+
+def _read_layers(document: YamlMap, path: str, problems: _Problems) -> list[LayerSpec]:
+    if "layers" not in document:
+        problems.add("missing 'layers': a spec needs a list of layers", document.position or Position(path, 1, 1),
+                     "missing-key")
+        return []
+    entries = document["layers"]
+    if not isinstance(entries, list) or not entries:
+        problems.add(f"'layers' must be a non-empty list of layers, got {describe_value(entries)}",
+                     position_of(document, "layers"), "invalid-value")
+        return []
+    layers = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            problems.add(f"layer {index + 1} must be a mapping of arguments (e.g. '{{units: 10}}'), "
+                         f"got {describe_value(entry)}", position_of(entries, index), "invalid-layer")
+            continue
+        layers.append(_read_layer_header(index, entry, problems))
+    _check_unique_names(layers, problems)
+    _assign_labels(layers)
+    for layer in layers:
+        if layer.layer_class is not None:
+            _check_arguments(layer, problems)
+    return layers
+
+
+def _read_layer_header(index: int, entry: YamlMap, problems: _Problems) -> LayerSpec:
+    from .registry import lookup
+
+    type_name = entry.get("type", DEFAULT_TYPE)
+    layer_class = None
+    if not isinstance(type_name, str) or not type_name:
+        problems.add(f"layer {index + 1}: 'type' must be a layer type name, got {describe_value(type_name)}",
+                     position_of(entry, "type"), "invalid-value")
+        type_name = str(type_name)
+    else:
+        try:
+            layer_class = lookup(type_name)
+        except LayerspecError as error:
+            problems.add_error(_prefix(error, f"layer {index + 1}: "), position_of(entry, "type"))
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        problems.add(f"layer {index + 1}: 'name' must be a non-empty string without '/', "
+                     f"got {describe_value(name)}", position_of(entry, "name"), "invalid-value")
+        name = None
+    arguments = {key: value for key, value in entry.items() if key not in ("type", "name")}
+    return LayerSpec(index, type_name, layer_class, name, arguments, entry)
+
+
+def _prefix(error: LayerspecError, prefix: str) -> LayerspecError:
+    error.message = prefix + error.message
+    return error
+
+
+def _check_unique_names(layers: list[LayerSpec], problems: _Problems) -> None:
+    first_seen: dict[str, LayerSpec] = {}
+    for layer in layers:
+        if layer.name is None:
+            continue
+        if layer.name in first_seen:
+            first = first_seen[layer.name]
+            problems.add(f"layer {layer.index + 1}: duplicate layer name '{layer.name}' "
+                         f"(layer {first.index + 1} has it)", position_of(layer.source, "name"), "duplicate-name")
+            layer.name = None
+        else:
+            first_seen[layer.name] = layer
+
+
+def _assign_labels(layers: list[LayerSpec]) -> None:
+    from .model import auto_names
+    from .registry import display_name
+
+    class _Unknown:  # an unknown type still takes part in numbering
+        pass
+
+    names = auto_names((layer.layer_class or _Unknown, layer.name) for layer in layers)
+    for layer, name in zip(layers, names):
+        shown_type = display_name(layer.layer_class) if layer.layer_class else layer.type_name
+        layer.label = f"layer {layer.index + 1} '{name}' ({shown_type})"
+
+
+def _check_arguments(layer: LayerSpec, problems: _Problems) -> None:
+    from .registry import arguments_of
+
+    accepted = arguments_of(layer.layer_class)
+    for key, value in layer.arguments.items():
+        info = accepted.get(key)
+        if info is None:
+            problems.add(f"{layer.label}: unknown argument '{key}'{suggest(key, accepted)}",
+                         key_position(layer.source, key), "unknown-argument")
+        elif info.kind is not None:
+            try:
+                layer.arguments[key] = info.kind.check(value, key)
+            except LayerspecError as error:
+                problems.add_error(_prefix(error, f"{layer.label}: "), position_of(layer.source, key))
+    for info in accepted.values():
+        if info.required and info.name not in layer.arguments:
+            problems.add(f"{layer.label}: missing required argument '{info.name}'", layer.position,
+                         "missing-argument")
+
+
+def _read_expect(document: YamlMap, problems: _Problems) -> dict[str, Any]:
+    expect = document.get("expect")
+    if expect is None:
+        return {}
+    if not isinstance(expect, dict):
+        problems.add(f"'expect' must be a mapping, got {describe_value(expect)}", position_of(document, "expect"),
+                     "invalid-value")
+        return {}
+    for key, value in expect.items():
+        if key not in EXPECT_KEYS:
+            problems.add(f"unknown key '{key}' in 'expect'{suggest(key, EXPECT_KEYS)}", key_position(expect, key),
+                         "unknown-key")
+        elif key == "output_shape":
+            message = read_shape_list(value, allow_empty=True)
+            if message:
+                problems.add(f"'expect.output_shape' {message}", position_of(expect, key), "invalid-value")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.add(f"'expect.{key}' must be a non-negative integer, got {describe_value(value)}",
+                         position_of(expect, key), "invalid-value")
+    return dict(expect)
+
+
+# -- building ---------------------------------------------------------------
+def resolve_input_shape(spec: Spec, override: tuple | None) -> tuple | None:
+    """The spec's input shape, with ``null`` sizes filled from ``override``.
+
+    The spec's own sizes win; an override that contradicts one is an error
+    pointing at the spec's ``input``.
+    """
+    if spec.input_shape is None or override is None:
+        return spec.input_shape if spec.input_shape is not None else override
+    if len(override) != len(spec.input_shape) or any(
+            s is not None and o is not None and s != o for s, o in zip(spec.input_shape, override)):
+        raise SpecError(f"--input-shape {_shape_text(override)} does not match the spec's input "
+                        f"{_shape_text(spec.input_shape)}", spec.position_of("input"), code="shape-mismatch")
+    return tuple(s if s is not None else o for s, o in zip(spec.input_shape, override))
+
+
+def _shape_text(shape: tuple) -> str:
+    return "[" + ", ".join("null" if s is None else str(s) for s in shape) + "]"
+
+
+def build_model(spec: Spec, input_shape: tuple | None = None, require_input: bool = True):
+    """Construct the spec's layers and infer shapes through them.
+
+    Args:
+        spec: a checked spec.
+        input_shape: fills or confirms the spec's input (``--input-shape``,
+            or the data's shape for ``run``).
+        require_input: without any input shape, raise (``summary``) or
+            return the model unbuilt (``run`` builds it from the data).
+    """
+    from .model import Sequential
+
+    layers = [_construct(layer) for layer in spec.layers]
+    try:
+        model = Sequential(layers, name=spec.name, dtype=spec.dtype)
+    except LayerspecError as error:
+        raise locate(error, spec) from None
+    shape = resolve_input_shape(spec, input_shape)
+    if shape is None:
+        if require_input:
+            raise SpecError("the model's input shape is unknown: add 'input: [...]' to the spec "
+                            "or pass --input-shape (e.g. --input-shape 28,28,1)", Position(spec.path),
+                            code="missing-input")
+        return model
+    build_located(model, spec, shape)
+    return model
+
+
+def build_located(model, spec: Spec, input_shape: tuple) -> None:
+    """``model.build(input_shape)`` with errors placed in the spec file."""
+    try:
+        model.build(input_shape)
+    except LayerspecError as error:
+        raise locate(error, spec) from None
+
+
+def locate(error: LayerspecError, spec: Spec) -> LayerspecError:
+    """Point an error about layer N (and maybe an argument) into the file."""
+    if error.position is None and error.layer_index is not None and error.layer_index < len(spec.layers):
+        error.position = spec.layers[error.layer_index].argument_position(error.argument)
+    elif error.position is None:
+        error.position = spec.position_of("input")
+    return error
+
+
+def _construct(layer: LayerSpec):
+    arguments = dict(layer.arguments)
+    if layer.name is not None:
+        arguments["name"] = layer.name
+    try:
+        return layer.layer_class(**arguments)
+    except LayerspecError as error:
+        raise _prefix(error, f"{layer.label}: ").at(layer.argument_position(error.argument)) from None
+    except Exception as error:  # a user layer's constructor failing its own way
+        raise SpecError(f"{layer.label}: {type(error).__name__}: {error}", layer.position,
+                        code="invalid-argument") from error
