@@ -81,7 +81,16 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.errors:
+            # In file order, as a reader (and an editor's problem list) expects.
+            self.errors.sort(key=_file_order)
             raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
+
+
+def _file_order(error: LayerspecError) -> tuple:
+    position = error.position
+    if position is None or position.line is None:
+        return (0, 0)
+    return (position.line, position.col)
 
 
 def read_spec(path: str) -> Spec:

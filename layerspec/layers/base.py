@@ -103,6 +103,18 @@ class Weight(NDArrayOperatorsMixin):
         return f"<Weight {self.name} shape={self.shape} {state}>"
 
 
+def evaluated_signature(function) -> inspect.Signature:
+    """The signature with string annotations evaluated where possible.
+
+    Modules written with ``from __future__ import annotations`` keep
+    annotations as strings; argument kinds must be real objects.
+    """
+    try:
+        return inspect.signature(function, eval_str=True)
+    except Exception:  # an annotation that cannot be evaluated: keep strings
+        return inspect.signature(function)
+
+
 def _checked_init(init):
     """Wrap a layer's ``__init__`` so annotated arguments are checked first.
 
@@ -111,7 +123,7 @@ def _checked_init(init):
     or a missing one becomes an :class:`ArgumentError` instead of a
     ``TypeError``.
     """
-    signature = inspect.signature(init)
+    signature = evaluated_signature(init)
     kinds = {
         name: parameter.annotation
         for name, parameter in signature.parameters.items()

@@ -15,6 +15,7 @@ from .base import Layer, format_shape
 
 def known_product(sizes) -> int | None:
     """The product of ``sizes``, or None if any is unknown."""
+    sizes = list(sizes)
     if any(size is None for size in sizes):
         return None
     return math.prod(sizes)

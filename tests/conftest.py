@@ -1,0 +1,50 @@
+"""Shared fixtures: writing specs to files and running the CLI."""
+
+from __future__ import annotations
+
+import pathlib
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from layerspec.cli import main
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SPECS = REPO / "specs"
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """Write dedented YAML text to a file and return its path as a string."""
+
+    def write(text: str, name: str = "model.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+class CliResult:
+    """What a CLI run printed and returned."""
+
+    def __init__(self, result):
+        self.exit_code = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.exception = result.exception
+
+
+@pytest.fixture
+def cli():
+    """Run ``layerspec ARGS...`` in-process; stdout and stderr apart."""
+
+    def run(*args, input=None) -> CliResult:
+        result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=True)
+        assert "Traceback" not in result.stdout + result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"unexpected exception: {result.exception!r}") from result.exception
+        return CliResult(result)
+
+    return run

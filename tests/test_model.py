@@ -1,0 +1,117 @@
+"""Sequential: naming, shape inference, weights in and out, forward pass."""
+
+import numpy as np
+import pytest
+
+import layerspec
+from layerspec.errors import DataError, LayerspecError, ShapeError, WeightsError
+from layerspec.layers.core import Dense, Dropout
+from layerspec.layers.reshaping import Flatten
+from layerspec.model import Sequential, auto_names
+
+
+def small_model():
+    return Sequential([Dense(4, activation="relu"), Dropout(0.1), Dense(2)], name="small", input_shape=(3,))
+
+
+def test_auto_names():
+    assert auto_names([(Dense, None), (Dense, None), (Dropout, None), (Dense, "dense_2"), (Dense, None)]) == [
+        "dense", "dense_1", "dropout", "dense_2", "dense_3"]
+
+
+def test_duplicate_explicit_names_are_refused():
+    with pytest.raises(LayerspecError, match="layer 2 'a' \\(Dense\\): duplicate layer name 'a'"):
+        Sequential([Dense(2, name="a"), Dense(2, name="a")])
+
+
+def test_shapes_are_inferred_through_the_stack():
+    model = small_model()
+    model.build()
+    assert model.shapes == [((None, 3), (None, 4)), ((None, 4), (None, 4)), ((None, 4), (None, 2))]
+    assert model.output_shape == (None, 2)
+    assert model.count_params() == 3 * 4 + 4 + 4 * 2 + 2
+
+
+def test_shape_error_names_layer_position_name_and_type():
+    model = Sequential([Flatten(), Dense(2)], input_shape=(None, 3))
+    with pytest.raises(ShapeError) as caught:
+        model.build()
+    assert caught.value.message == "layer 2 'dense' (Dense): needs a known size on the last axis, got (None, None)"
+    assert caught.value.layer_index == 1
+
+
+def test_init_is_deterministic_per_seed_and_per_layer():
+    a, b = small_model().init(seed=3), small_model().init(seed=3)
+    for key, value in a.get_weights().items():
+        np.testing.assert_array_equal(value, b.get_weights()[key])
+    assert not np.array_equal(small_model().init(seed=4).get_weights()["dense/kernel"],
+                              a.get_weights()["dense/kernel"])
+    # Adding a layer in front does not change another layer's draw.
+    longer = Sequential([Dense(3, name="pre"), Dense(4, activation="relu"), Dropout(0.1), Dense(2)],
+                        input_shape=(3,)).init(seed=3)
+    np.testing.assert_array_equal(longer.get_weights()["dense_1/kernel"], a.get_weights()["dense_1/kernel"])
+
+
+def test_weights_round_trip_through_npz(tmp_path):
+    model = small_model().init(seed=1)
+    path = tmp_path / "w.npz"
+    model.save_weights(str(path))
+    with np.load(path) as stored:
+        assert sorted(stored.files) == ["dense/bias", "dense/kernel", "dense_1/bias", "dense_1/kernel"]
+        assert stored["dense/kernel"].shape == (3, 4) and stored["dense/kernel"].dtype == np.float32
+    other = small_model()
+    other.load_weights(str(path))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(model(x), other(x))
+
+
+def test_set_weights_errors_name_the_key_and_shapes():
+    model = small_model()
+    weights = small_model().init(0).get_weights()
+    missing = {k: v for k, v in weights.items() if k != "dense/bias"}
+    with pytest.raises(WeightsError, match=r"w.npz: missing weight 'dense/bias' \(expected shape \(4,\)\)"):
+        model.set_weights(missing, source="w.npz")
+    with pytest.raises(WeightsError, match=r"w.npz: unexpected weight 'extra/kernel' with shape \(2,\)"):
+        model.set_weights({**weights, "extra/kernel": np.zeros(2)}, source="w.npz")
+    transposed = {**weights, "dense/kernel": weights["dense/kernel"].T}
+    with pytest.raises(WeightsError, match=r"w.npz: weight 'dense/kernel' has shape \(4, 3\), expected \(3, 4\)"):
+        model.set_weights(transposed, source="w.npz")
+
+
+def test_forward_pass_equals_plain_numpy_and_batches_agree():
+    model = small_model().init(seed=2)
+    w = model.get_weights()
+    x = np.random.default_rng(1).standard_normal((7, 3)).astype(np.float32)
+    expected = np.maximum(x @ w["dense/kernel"] + w["dense/bias"], 0) @ w["dense_1/kernel"] + w["dense_1/bias"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, batch_size=3), model.predict(x), rtol=1e-6)
+    assert model.predict(x).dtype == np.float32
+
+
+def test_single_sample_is_batched_and_unbatched():
+    model = small_model().init(seed=2)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(model.predict(x[0]), model.predict(x)[0], rtol=1e-6)
+
+
+def test_zero_rows_give_zero_rows():
+    model = small_model().init(seed=2)
+    assert model.predict(np.zeros((0, 3), np.float32)).shape == (0, 2)
+
+
+def test_wrong_input_shape_is_a_data_error():
+    with pytest.raises(DataError, match=r"input has shape \(2, 4\), expected \(batch, 3\)"):
+        small_model().init(0).predict(np.zeros((2, 4), np.float32))
+
+
+def test_model_without_input_shape_builds_on_first_call():
+    model = layerspec.Sequential([Dense(5), Dense(2)])
+    out = model(np.zeros((4, 7), np.float32))
+    assert out.shape == (4, 2) and model.input_shape == (7,)
+    assert model.layers[0].kernel.shape == (7, 5)
+
+
+def test_float64_model_stays_float64():
+    model = Sequential([Dense(2)], input_shape=(3,), dtype="float64").init(0)
+    assert model.get_weights()["dense/kernel"].dtype == np.float64
+    assert model(np.ones((1, 3), np.float32)).dtype == np.float64
