@@ -1,10 +1,11 @@
-"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector."""
+"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector, and the spatial
+ZeroPadding1D/2D, Cropping1D/2D and UpSampling1D/2D."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..arguments import Choice, Integer, IntList, Optional
+from ..arguments import ArgumentKind, Choice, Integer, IntList, IntTuple, Optional, describe_value
 from ..errors import ArgumentError, ShapeError
 from ..registry import register
 from .base import Layer, format_shape
@@ -130,3 +131,348 @@ class RepeatVector(Layer):
 
     def call(self, inputs):
         return np.repeat(inputs[:, np.newaxis, :], self.n, axis=1)
+
+
+# -- spatial layers: padding, cropping, upsampling ---------------------------
+def _show(value, depth: int = 0) -> str:
+    """A value as its user wrote it in YAML flow style, kept short."""
+    if isinstance(value, (list, tuple)):
+        if depth >= 2:
+            return "[...]"
+        items = [_show(item, depth + 1) for item in value[:6]] + (["..."] if len(value) > 6 else [])
+        return "[" + ", ".join(items) + "]"
+    if depth == 0 or isinstance(value, dict):
+        return describe_value(value)
+    # Inside a list, drop the kind word: "[1, 'a']", not "[integer 1, string 'a']".
+    return describe_value(value).split(" ", 1)[-1] if value is not None else "null"
+
+
+def _pair(value) -> tuple[int, int] | None:
+    """``(before, after)`` from an integer or a pair of integers >= 0; None if neither."""
+    items = value if isinstance(value, (list, tuple)) else (value, value)
+    if len(items) != 2 or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in items):
+        return None
+    return (items[0], items[1])
+
+
+class PaddingAmounts(ArgumentKind):
+    """How much to pad (or crop) before and after each spatial axis.
+
+    As in Keras: for one axis, an integer or a pair ``(before, after)``;
+    for two axes, an integer (the same everywhere), a pair of integers (one
+    symmetric amount per axis) or a pair of pairs ``((top, bottom), (left,
+    right))`` — each item of the outer pair may be an integer or a pair.
+
+    Args:
+        axes: how many spatial axes (1 or 2).
+
+    ``check`` returns ``(before, after)`` for one axis and
+    ``((top, bottom), (left, right))`` for two.
+    """
+
+    def __init__(self, axes: int):
+        self.axes = axes
+        self.expected = ("an integer >= 0 or a pair of integers >= 0" if axes == 1
+                         else "an integer >= 0, a pair, or a pair of pairs")
+
+    def check(self, value, argument):
+        amounts = self._normalise(value)
+        if amounts is None:
+            raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {_show(value)}",
+                                argument=argument)
+        return amounts
+
+    def _normalise(self, value):
+        if self.axes == 1:
+            return _pair(value)
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                return None
+            pairs = (_pair(value[0]), _pair(value[1]))
+        else:
+            pairs = (_pair(value),) * 2
+        return None if None in pairs else pairs
+
+    def json_schema(self):
+        amount = {"type": "integer", "minimum": 0}
+        pair = {"type": "array", "items": amount, "minItems": 2, "maxItems": 2}
+        if self.axes == 1:
+            return {"anyOf": [amount, pair]}
+        per_axis = {"anyOf": [amount, pair]}
+        return {"anyOf": [amount, {"type": "array", "items": per_axis, "minItems": 2, "maxItems": 2}]}
+
+
+class NearestOnly(Choice):
+    """Keras's interpolation names, of which layerspec runs only 'nearest'."""
+
+    KERAS_MODES = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
+
+    def __init__(self):
+        super().__init__("nearest")
+
+    def check(self, value, argument):
+        if isinstance(value, str) and value.lower() in self.KERAS_MODES[1:]:
+            raise ArgumentError(f"argument '{argument}': only 'nearest' interpolation is supported by layerspec, "
+                                f"got '{value}'", argument=argument)
+        return super().check(value, argument)
+
+
+SEQUENCE_LAYOUT = "(batch, steps, features)"
+IMAGE_LAYOUT = "(batch, height, width, channels)"
+
+
+def _require_rank(input_shape: tuple, layout: str) -> None:
+    if len(input_shape) != layout.count(",") + 1:
+        raise ShapeError(f"needs an input of shape {layout}, got {format_shape(input_shape)}")
+
+
+def _resized(input_shape: tuple, layout: str, grow) -> tuple:
+    """``input_shape`` with each spatial size passed through ``grow(axis, size)``.
+
+    Unknown sizes stay unknown.
+    """
+    _require_rank(input_shape, layout)
+    spatial = tuple(None if size is None else grow(axis, size)
+                    for axis, size in enumerate(input_shape[1:-1]))
+    return (input_shape[0],) + spatial + (input_shape[-1],)
+
+
+def _zero_pad(inputs: np.ndarray, amounts: tuple) -> np.ndarray:
+    """``inputs`` with ``amounts[i] = (before, after)`` zeros around spatial axis ``i + 1``."""
+    shape = list(inputs.shape)
+    window = [slice(None)] * inputs.ndim
+    for axis, (before, after) in enumerate(amounts, start=1):
+        window[axis] = slice(before, before + shape[axis])
+        shape[axis] += before + after
+    outputs = np.zeros(shape, dtype=inputs.dtype)
+    outputs[tuple(window)] = inputs
+    return outputs
+
+
+def _crop(inputs: np.ndarray, amounts: tuple) -> np.ndarray:
+    window = [slice(None)] * inputs.ndim
+    for axis, (before, after) in enumerate(amounts, start=1):
+        window[axis] = slice(before, inputs.shape[axis] - after)
+    # A copy, so the next layer gets a contiguous array as the first one does.
+    return np.ascontiguousarray(inputs[tuple(window)])
+
+
+def _repeat(inputs: np.ndarray, sizes: tuple) -> np.ndarray:
+    """Repeat each spatial position ``sizes[i]`` times along axis ``i + 1`` (nearest upsampling)."""
+    spatial = inputs.shape[1:1 + len(sizes)]
+    rest = inputs.shape[1 + len(sizes):]
+    expanded, repeated, merged = [len(inputs)], [len(inputs)], [len(inputs)]
+    for size, factor in zip(spatial, sizes):
+        expanded += [size, 1]
+        repeated += [size, factor]
+        merged.append(size * factor)
+    # One broadcast view and one copy, rather than one np.repeat per axis.
+    view = np.broadcast_to(inputs.reshape(tuple(expanded) + rest), tuple(repeated) + rest)
+    return view.reshape(tuple(merged) + rest)
+
+
+class _Padding(Layer):
+    """Shared by ZeroPadding1D/2D: pad spatial axes with zeros."""
+
+    layout = IMAGE_LAYOUT
+    #: ``(before, after)`` per spatial axis; set by the subclass.
+    amounts: tuple = ()
+
+    def build(self, input_shape):
+        _require_rank(input_shape, self.layout)
+
+    def compute_output_shape(self, input_shape):
+        return _resized(input_shape, self.layout, lambda axis, size: size + sum(self.amounts[axis]))
+
+    def call(self, inputs):
+        return _zero_pad(inputs, self.amounts)
+
+
+@register
+class ZeroPadding1D(_Padding):
+    """Pads a sequence with zeros at its start and end.
+
+    Args:
+        padding: an integer (zeros at each end) or a pair ``(left, right)``.
+        data_format: ``channels_last`` (the only layout layerspec uses).
+
+    Input shape:
+        ``(batch, steps, features)``.
+    Output shape:
+        ``(batch, left + steps + right, features)``.
+    """
+
+    layout = SEQUENCE_LAYOUT
+
+    def __init__(self, padding: PaddingAmounts(1) = (1, 1), data_format: Optional(Choice("channels_last")) = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+        self.amounts = (padding,)
+        self.data_format = data_format
+
+
+@register
+class ZeroPadding2D(_Padding):
+    """Pads an image with rows and columns of zeros on its four sides.
+
+    Args:
+        padding: an integer (the same on every side), a pair
+            ``(symmetric_height, symmetric_width)``, or a pair of pairs
+            ``((top, bottom), (left, right))``.
+        data_format: ``channels_last`` (the only layout layerspec uses).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, top + height + bottom, left + width + right, channels)``.
+    """
+
+    def __init__(self, padding: PaddingAmounts(2) = ((1, 1), (1, 1)),
+                 data_format: Optional(Choice("channels_last")) = None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+        self.amounts = padding
+        self.data_format = data_format
+
+
+class _Cropping(Layer):
+    """Shared by Cropping1D/2D: remove positions at both ends of spatial axes."""
+
+    layout = IMAGE_LAYOUT
+    #: What messages call the positions along each spatial axis.
+    axis_nouns = ("rows", "columns")
+    #: ``(before, after)`` per spatial axis; set by the subclass.
+    amounts: tuple = ()
+
+    def build(self, input_shape):
+        _require_rank(input_shape, self.layout)
+
+    def compute_output_shape(self, input_shape):
+        return _resized(input_shape, self.layout,
+                        lambda axis, size: self._cropped_size(axis, size, self.amounts[axis], input_shape))
+
+    def _cropped_size(self, axis: int, size: int, amount: tuple, input_shape: tuple) -> int:
+        removed = sum(amount)
+        if removed >= size:
+            raise ShapeError(f"cropping {self.cropping} removes {removed} {self.axis_nouns[axis]}, but the input "
+                             f"{format_shape(input_shape)} has {size}; at least one must remain",
+                             argument="cropping")
+        return size - removed
+
+    def call(self, inputs):
+        # Sizes unknown at build time are only checked here.
+        self.compute_output_shape((None,) + inputs.shape[1:])
+        return _crop(inputs, self.amounts)
+
+
+@register
+class Cropping1D(_Cropping):
+    """Removes steps at the start and end of a sequence.
+
+    Args:
+        cropping: an integer (steps removed at each end) or a pair
+            ``(left, right)``.
+
+    Input shape:
+        ``(batch, steps, features)``.
+    Output shape:
+        ``(batch, steps - left - right, features)``; at least one step must
+        remain.
+    """
+
+    layout = SEQUENCE_LAYOUT
+    axis_nouns = ("steps",)
+
+    def __init__(self, cropping: PaddingAmounts(1) = (1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = cropping
+        self.amounts = (cropping,)
+
+
+@register
+class Cropping2D(_Cropping):
+    """Removes rows and columns at the borders of an image.
+
+    Args:
+        cropping: an integer (the same on every side), a pair
+            ``(symmetric_height, symmetric_width)``, or a pair of pairs
+            ``((top, bottom), (left, right))``.
+        data_format: ``channels_last`` (the only layout layerspec uses).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, height - top - bottom, width - left - right, channels)``;
+        at least one row and one column must remain.
+    """
+
+    def __init__(self, cropping: PaddingAmounts(2) = ((0, 0), (0, 0)),
+                 data_format: Optional(Choice("channels_last")) = None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = cropping
+        self.amounts = cropping
+        self.data_format = data_format
+
+
+class _UpSampling(Layer):
+    """Shared by UpSampling1D/2D: repeat each spatial position."""
+
+    layout = IMAGE_LAYOUT
+    #: Repetitions per spatial axis; set by the subclass.
+    factors: tuple = ()
+
+    def build(self, input_shape):
+        _require_rank(input_shape, self.layout)
+
+    def compute_output_shape(self, input_shape):
+        return _resized(input_shape, self.layout, lambda axis, size: size * self.factors[axis])
+
+    def call(self, inputs):
+        return _repeat(inputs, self.factors)
+
+
+@register
+class UpSampling1D(_UpSampling):
+    """Repeats each step of a sequence ``size`` times.
+
+    Args:
+        size: how many times each step is repeated.
+
+    Input shape:
+        ``(batch, steps, features)``.
+    Output shape:
+        ``(batch, steps * size, features)``.
+    """
+
+    layout = SEQUENCE_LAYOUT
+
+    def __init__(self, size: Integer(min=1) = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+        self.factors = (size,)
+
+
+@register
+class UpSampling2D(_UpSampling):
+    """Enlarges an image by repeating its rows and columns (nearest neighbour).
+
+    Args:
+        size: an integer or a pair ``(rows, columns)``: how many times each
+            row and each column is repeated.
+        data_format: ``channels_last`` (the only layout layerspec uses).
+        interpolation: ``nearest`` (the only one layerspec runs).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, height * size[0], width * size[1], channels)``.
+    """
+
+    def __init__(self, size: IntTuple(2, min=1) = (2, 2), data_format: Optional(Choice("channels_last")) = None,
+                 interpolation: NearestOnly() = "nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+        self.factors = size
+        self.data_format = data_format
+        self.interpolation = interpolation

@@ -1,0 +1,73 @@
+"""Embedding: integer indices → rows of a learned table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..arrays import convert_integers
+from ..arguments import Boolean, InitializerName, Integer
+from ..errors import ArgumentError, DataError
+from ..registry import register
+from .base import Layer
+
+
+@register
+class Embedding(Layer):
+    """Turns integer indices into dense vectors: row ``i`` of ``embeddings``.
+
+    An index outside ``[0, input_dim)`` is an error (naming the index and
+    where it is), never a silently wrong row.
+
+    Args:
+        input_dim: size of the vocabulary: indices run from 0 to
+            ``input_dim - 1``.
+        output_dim: size of each vector.
+        embeddings_initializer: initializer of ``embeddings`` (Keras's
+            ``uniform``: uniform in [-0.05, 0.05]).
+        mask_zero: only ``false`` is supported (layerspec does not
+            propagate masks).
+
+    Input shape:
+        ``(batch, ...)`` integer indices (float arrays holding whole numbers
+        are accepted).
+    Output shape:
+        ``(batch, ..., output_dim)``.
+    """
+
+    input_kind = "int"
+
+    def __init__(self, input_dim: Integer(min=1), output_dim: Integer(min=1),
+                 embeddings_initializer: InitializerName() = "uniform", mask_zero: Boolean() = False, **kwargs):
+        super().__init__(**kwargs)
+        if mask_zero:
+            raise ArgumentError("argument 'mask_zero': masking is not supported by layerspec; "
+                                "use mask_zero: false", argument="mask_zero")
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+        self.embeddings_initializer = embeddings_initializer
+        self.mask_zero = mask_zero
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer, name="embeddings")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def call(self, inputs):
+        if inputs.dtype.kind != "i":
+            inputs = convert_integers(inputs, f"Embedding '{self.name}' input")
+        self._check_indices(inputs)
+        return np.take(self.embeddings.value, inputs, axis=0)
+
+    def _check_indices(self, indices: np.ndarray) -> None:
+        # Two reductions are cheap; locating the culprit is only needed on failure.
+        if indices.size == 0 or (indices.min() >= 0 and indices.max() < self.input_dim):
+            return
+        outside = (indices < 0) | (indices >= self.input_dim)
+        position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), indices.shape))
+        error = DataError(f"Embedding '{self.name}': index {indices[position]} at position {position} "
+                          f"is outside [0, {self.input_dim})")
+        # The position within this batch, for a caller that knows the batch's offset.
+        error.index = position
+        raise error

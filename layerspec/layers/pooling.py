@@ -1,0 +1,302 @@
+"""Pooling layers (channels_last), as in Keras 3.
+
+Windowed pooling pads the input if asked, then reduces every window at
+once: max pooling pads with -inf so padding never wins, average pooling
+pads with 0 and divides each window by the number of real (non-padding)
+cells in it, as Keras does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..arguments import Boolean, Choice, IntTuple, Optional
+from ..registry import register
+from .base import Layer
+from .core import known_product
+from .windows import DataFormat, as_tuple, check_rank, output_spatial, pad_spatial, padding_amounts, reduce_windows
+
+
+class _Pooling(Layer):
+    """What windowed pooling layers share.
+
+    Subclasses set ``rank`` (spatial axes) and ``mode`` (``max`` or
+    ``average``) and give the checked constructor for their rank.
+    """
+
+    rank = 2
+    mode = "max"
+
+    def __init__(self, pool_size, strides, padding, data_format, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = as_tuple(pool_size, self.rank)
+        self.strides = self.pool_size if strides is None else as_tuple(strides, self.rank)
+        self.padding = padding
+        self.data_format = data_format
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        check_rank(input_shape, self.rank)
+        spatial = output_spatial(tuple(input_shape[1:-1]), self.pool_size, self.strides, (1,) * self.rank,
+                                 self.padding, "pool_size")
+        return (input_shape[0],) + spatial + (input_shape[-1],)
+
+    def count_macs(self, input_shape):
+        outputs = known_product(self.compute_output_shape(input_shape)[1:])
+        return None if outputs is None else outputs * math.prod(self.pool_size)
+
+    def call(self, inputs):
+        spatial = inputs.shape[1:-1]
+        pads = [padding_amounts(n, k, s, 1, self.padding) for n, k, s in zip(spatial, self.pool_size, self.strides)]
+        if self.mode == "max":
+            # -inf never wins a max.
+            return reduce_windows(pad_spatial(inputs, pads, -np.inf), self.pool_size, self.strides, np.maximum)
+        sums = reduce_windows(pad_spatial(inputs, pads, 0.0), self.pool_size, self.strides, np.add)
+        if any(before or after for before, after in pads):
+            sums /= real_cells(spatial, self.pool_size, self.strides, pads).astype(sums.dtype)
+        else:
+            sums /= math.prod(self.pool_size)
+        return sums
+
+
+def real_cells(spatial: tuple, window: tuple, strides: tuple, pads: list) -> np.ndarray:
+    """How many input (non-padding) cells each window covers, ``(*positions, 1)``.
+
+    Per axis it is the window clipped to the input; across axes the counts
+    multiply, so the grid is an outer product.
+    """
+    counts = np.ones((), dtype=np.int64)
+    for size, length, stride, (before, after) in zip(spatial, window, strides, pads):
+        starts = np.arange(0, size + before + after - length + 1, stride) - before
+        along = np.minimum(starts + length, size) - np.maximum(starts, 0)
+        counts = np.multiply.outer(counts, along)
+    return counts[..., np.newaxis]
+
+
+class _Pooling1D(_Pooling):
+    rank = 1
+
+    def __init__(self, pool_size: IntTuple(1) = 2, strides: Optional(IntTuple(1)) = None,
+                 padding: Choice("valid", "same") = "valid", data_format: DataFormat() = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _Pooling2D(_Pooling):
+    rank = 2
+
+    def __init__(self, pool_size: IntTuple(2) = 2, strides: Optional(IntTuple(2)) = None,
+                 padding: Choice("valid", "same") = "valid", data_format: DataFormat() = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+@register
+class MaxPooling1D(_Pooling1D):
+    """Max pooling over the steps of a sequence.
+
+    Each output is the largest value in its window; padding never wins.
+
+    Args:
+        pool_size: length of the pooling window.
+        strides: step between windows; null means ``pool_size``.
+        padding: ``valid`` (no padding) or ``same`` (pads so the output has
+            ``ceil(steps / strides)`` steps; an odd padding puts the extra
+            cell at the end).
+        data_format: ``channels_last`` or null (the only layout supported).
+
+    Input shape:
+        ``(batch, steps, channels)``.
+    Output shape:
+        ``(batch, pooled_steps, channels)``.
+    """
+
+    mode = "max"
+
+
+@register
+class MaxPooling2D(_Pooling2D):
+    """Max pooling over the height and width of images.
+
+    Each output is the largest value in its window; padding never wins.
+
+    Args:
+        pool_size: height and width of the pooling window (int or list of 2).
+        strides: step between windows (int or list of 2); null means
+            ``pool_size``.
+        padding: ``valid`` (no padding) or ``same`` (pads so each output
+            size is ``ceil(size / strides)``; an odd padding puts the extra
+            cell at the bottom/right).
+        data_format: ``channels_last`` or null (the only layout supported).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, pooled_height, pooled_width, channels)``.
+    """
+
+    mode = "max"
+
+
+@register
+class AveragePooling1D(_Pooling1D):
+    """Average pooling over the steps of a sequence.
+
+    Each output is the mean of its window; with ``same`` padding, a window
+    at the border is averaged over its real cells only, as in Keras.
+
+    Args:
+        pool_size: length of the pooling window.
+        strides: step between windows; null means ``pool_size``.
+        padding: ``valid`` (no padding) or ``same`` (pads so the output has
+            ``ceil(steps / strides)`` steps; an odd padding puts the extra
+            cell at the end).
+        data_format: ``channels_last`` or null (the only layout supported).
+
+    Input shape:
+        ``(batch, steps, channels)``.
+    Output shape:
+        ``(batch, pooled_steps, channels)``.
+    """
+
+    mode = "average"
+
+
+@register
+class AveragePooling2D(_Pooling2D):
+    """Average pooling over the height and width of images.
+
+    Each output is the mean of its window; with ``same`` padding, a window
+    at the border is averaged over its real cells only, as in Keras.
+
+    Args:
+        pool_size: height and width of the pooling window (int or list of 2).
+        strides: step between windows (int or list of 2); null means
+            ``pool_size``.
+        padding: ``valid`` (no padding) or ``same`` (pads so each output
+            size is ``ceil(size / strides)``; an odd padding puts the extra
+            cell at the bottom/right).
+        data_format: ``channels_last`` or null (the only layout supported).
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, pooled_height, pooled_width, channels)``.
+    """
+
+    mode = "average"
+
+
+class _GlobalPooling(Layer):
+    """What global pooling layers share: one value per channel."""
+
+    rank = 2
+    mode = "max"
+
+    def __init__(self, data_format: DataFormat() = None, keepdims: Boolean() = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+        self.keepdims = keepdims
+
+    def build(self, input_shape):
+        check_rank(input_shape, self.rank)
+
+    def compute_output_shape(self, input_shape):
+        check_rank(input_shape, self.rank)
+        if self.keepdims:
+            return (input_shape[0],) + (1,) * self.rank + (input_shape[-1],)
+        return (input_shape[0], input_shape[-1])
+
+    def count_macs(self, input_shape):
+        # Every input cell is read once.
+        return known_product(input_shape[1:])
+
+    def call(self, inputs):
+        axes = tuple(range(1, 1 + self.rank))
+        if self.mode == "max":
+            return inputs.max(axis=axes, keepdims=self.keepdims)
+        return inputs.mean(axis=axes, keepdims=self.keepdims)
+
+
+@register
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Global average pooling: the mean over all steps, per channel.
+
+    Args:
+        data_format: ``channels_last`` or null (the only layout supported).
+        keepdims: keep the steps axis, with size 1.
+
+    Input shape:
+        ``(batch, steps, channels)``.
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, channels)`` with ``keepdims``.
+    """
+
+    rank = 1
+    mode = "average"
+
+
+@register
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Global average pooling: the mean over height and width, per channel.
+
+    Args:
+        data_format: ``channels_last`` or null (the only layout supported).
+        keepdims: keep the height and width axes, with size 1.
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with
+        ``keepdims``.
+    """
+
+    rank = 2
+    mode = "average"
+
+
+@register
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Global max pooling: the largest value over all steps, per channel.
+
+    Args:
+        data_format: ``channels_last`` or null (the only layout supported).
+        keepdims: keep the steps axis, with size 1.
+
+    Input shape:
+        ``(batch, steps, channels)``.
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, channels)`` with ``keepdims``.
+    """
+
+    rank = 1
+    mode = "max"
+
+
+@register
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Global max pooling: the largest value over height and width, per channel.
+
+    Args:
+        data_format: ``channels_last`` or null (the only layout supported).
+        keepdims: keep the height and width axes, with size 1.
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+    Output shape:
+        ``(batch, channels)``, or ``(batch, 1, 1, channels)`` with
+        ``keepdims``.
+    """
+
+    rank = 2
+    mode = "max"
+
+
+# Keras's short names for the same classes.
+for _alias, _class in (("MaxPool1D", MaxPooling1D), ("MaxPool2D", MaxPooling2D), ("AvgPool1D", AveragePooling1D),
+                       ("AvgPool2D", AveragePooling2D), ("GlobalAvgPool1D", GlobalAveragePooling1D),
+                       ("GlobalAvgPool2D", GlobalAveragePooling2D), ("GlobalMaxPool1D", GlobalMaxPooling1D),
+                       ("GlobalMaxPool2D", GlobalMaxPooling2D)):
+    register(name=_alias)(_class)

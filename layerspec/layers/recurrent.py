@@ -1,0 +1,469 @@
+"""Recurrent layers: SimpleRNN, LSTM and GRU, with Keras 3's weights and maths.
+
+Every layer reads ``(batch, timesteps, features)`` and starts from a zero
+state. The forward pass projects the inputs of all time steps with one
+matrix product, then loops over time only for the recurrent product; gate
+buffers are allocated once and worked on in place.
+
+A sequence of length 0 (possible at run time when ``timesteps`` is unknown)
+is accepted, although Keras fails on it: the last output is the zero initial
+state, and ``return_sequences`` gives ``(batch, 0, units)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, initializers
+from ..arguments import ActivationName, ArgumentKind, Boolean, InitializerName, Integer, Number, Optional, \
+    describe_value
+from ..errors import ArgumentError, ShapeError
+from ..registry import register
+from .base import Layer, format_shape
+
+
+class CudnnChoice(ArgumentKind):
+    """Keras's ``use_cudnn``: ``true``, ``false`` or ``'auto'``.
+
+    It only picks an implementation, so layerspec checks it and ignores it.
+    """
+
+    expected = "true, false or 'auto'"
+
+    def check(self, value, argument):
+        if isinstance(value, bool) or (isinstance(value, str) and value.lower() == "auto"):
+            return value if isinstance(value, bool) else "auto"
+        raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                            argument=argument)
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]}
+
+
+class UnitForgetBias(initializers.Initializer):
+    """An LSTM bias: ``base`` for the i, c and o quarters, ones for f.
+
+    This is what Keras's ``unit_forget_bias=True`` does: the forget gate
+    starts open, so the cell remembers by default.
+
+    Args:
+        base: the layer's ``bias_initializer`` (name, mapping or object).
+    """
+
+    name = "unit_forget_bias"
+    _ARGS = ("base",)
+
+    def __init__(self, base="zeros"):
+        self.base = base
+
+    def generate(self, shape, dtype, rng):
+        if len(shape) != 1 or shape[0] % 4:
+            raise ArgumentError(f"initializer 'unit_forget_bias' needs a shape (4 * units,), got {shape}")
+        units = shape[0] // 4
+        base = initializers.get(self.base)
+        return np.concatenate([
+            base((units,), dtype, rng),
+            np.ones((units,), dtype),
+            base((2 * units,), dtype, rng),
+        ]).astype(dtype, copy=False)
+
+
+def activate(function, x: np.ndarray, out: np.ndarray) -> None:
+    """Write ``function(x)`` into ``out`` (which may be ``x``) without temporaries.
+
+    The common gate activations run in place; any other activation is
+    computed by its own function and copied.
+    """
+    if function is activations.tanh:
+        np.tanh(x, out=out)
+    elif function is activations.sigmoid:
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: tanh cannot overflow, so there
+        # is no warning at +-1000, and it needs no scratch array.
+        np.multiply(x, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+    elif function is activations.relu:
+        np.maximum(x, 0, out=out)
+    elif function is activations.linear:
+        if out is not x:
+            np.copyto(out, x)
+    else:
+        np.copyto(out, function(x), casting="same_kind")
+
+
+class _Recurrent(Layer):
+    """What SimpleRNN, LSTM and GRU share: checks, weights, shapes, the time loop.
+
+    Subclasses set ``gates`` (how many ``units``-wide blocks the kernels
+    hold) and implement ``_step`` (and ``_workspace`` for more buffers).
+    """
+
+    gates = 1
+
+    def _setup(self, units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+               dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll):
+        if return_state:
+            raise ArgumentError(
+                "argument 'return_state' must be false: a layer in a Sequential stack has a single output "
+                "(use return_sequences: true to output the state of every time step)", argument="return_state")
+        if stateful:
+            raise ArgumentError(
+                "argument 'stateful' must be false: layerspec starts every batch from a zero state",
+                argument="stateful")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.recurrent_initializer = recurrent_initializer
+        self.bias_initializer = bias_initializer
+        # Dropout is only active in training; layerspec runs inference.
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.seed = seed
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.unroll = unroll
+
+    # -- shapes -----------------------------------------------------------
+    def _features(self, input_shape) -> int:
+        if len(input_shape) != 3:
+            raise ShapeError(f"needs an input of shape (batch, timesteps, features), got {format_shape(input_shape)}")
+        if input_shape[-1] is None:
+            raise ShapeError(f"needs a known number of features (the last axis), got {format_shape(input_shape)}")
+        return input_shape[-1]
+
+    def compute_output_shape(self, input_shape):
+        self._features(input_shape)
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.units)
+        return (input_shape[0], self.units)
+
+    def count_macs(self, input_shape):
+        steps, features = input_shape[1], self._features(input_shape)
+        if steps is None:
+            return None
+        return steps * self.gates * (features * self.units + self.units * self.units)
+
+    # -- weights ----------------------------------------------------------
+    def build(self, input_shape):
+        features = self._features(input_shape)
+        width = self.gates * self.units
+        self.kernel = self.add_weight(shape=(features, width), initializer=self.kernel_initializer, name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer,
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_init(),
+                                    name="bias") if self.use_bias else None
+
+    def _bias_shape(self) -> tuple:
+        return (self.gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def _split_bias(self, dtype):
+        """``(input_bias, recurrent_bias)``; either may be None."""
+        if self.bias is None:
+            return None, None
+        return self.bias.value.astype(dtype, copy=False), None
+
+    # -- computing --------------------------------------------------------
+    def call(self, inputs):
+        x = inputs if inputs.dtype.kind == "f" else inputs.astype(self.dtype)
+        dtype = x.dtype
+        batch, steps, features = x.shape
+        input_bias, recurrent_bias = self._split_bias(dtype)
+        # One product for every time step; the loop only does the recurrence.
+        projected = x.reshape(batch * steps, features) @ self.kernel.value.astype(dtype, copy=False)
+        if input_bias is not None:
+            projected += input_bias
+        projected = projected.reshape(batch, steps, projected.shape[-1])
+        work = self._workspace(batch, dtype, self.recurrent_kernel.value.astype(dtype, copy=False), recurrent_bias)
+        # Keras returns the sequence in processing order, reversed for go_backwards.
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
+        state = np.zeros((batch, self.units), dtype)
+        for position, step in enumerate(order):
+            state = self._step(projected[:, step], state, work)
+            if sequence is not None:
+                sequence[:, position] = state
+        return sequence if sequence is not None else np.ascontiguousarray(state)
+
+    def _workspace(self, batch, dtype, recurrent, recurrent_bias) -> dict:
+        """The weights and scratch buffers every step reuses."""
+        return {"recurrent": recurrent, "product": np.empty((batch, recurrent.shape[1]), dtype)}
+
+    def _step(self, gates, state, work):
+        """One time step; returns the new state.
+
+        ``gates`` holds this step's ``x_t W + b`` and may be overwritten;
+        ``state`` may be updated in place (the sequence keeps copies).
+        """
+        raise NotImplementedError
+
+
+@register
+class SimpleRNN(_Recurrent):
+    """Fully connected RNN whose output is fed back as its next input.
+
+    ``h_t = activation(x_t @ kernel + bias + h_{t-1} @ recurrent_kernel)``,
+    from a zero initial state.
+
+    Args:
+        units: size of the state and output.
+        activation: activation name (default ``tanh``); ``null`` for linear.
+        use_bias: whether to add ``bias``.
+        kernel_initializer: initializer of ``kernel`` (input → state).
+        recurrent_initializer: initializer of ``recurrent_kernel``
+            (state → state); default ``orthogonal``.
+        bias_initializer: initializer of ``bias``.
+        dropout: fraction of the inputs dropped in training, in [0, 1];
+            the identity at inference.
+        recurrent_dropout: likewise for the recurrent state.
+        seed: seed of the dropout masks (checked, unused).
+        return_sequences: output every step's state instead of the last.
+        return_state: only ``false``: a Sequential layer has one output.
+        go_backwards: process the sequence from its end; the returned
+            sequence stays in processing order (reversed), as in Keras.
+        stateful: only ``false``: every batch starts from a zero state.
+        unroll: accepted; it does not change results.
+
+    A sequence of length 0 gives a zero last output (Keras would fail).
+
+    Input shape:
+        ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+    Output shape:
+        ``(batch, timesteps, units)`` with ``return_sequences``, else
+        ``(batch, units)``.
+    """
+
+    gates = 1
+
+    def __init__(self, units: Integer(min=1), activation: ActivationName() = "tanh", use_bias: Boolean() = True,
+                 kernel_initializer: InitializerName() = "glorot_uniform",
+                 recurrent_initializer: InitializerName() = "orthogonal",
+                 bias_initializer: InitializerName() = "zeros",
+                 dropout: Number(min=0, max=1) = 0.0, recurrent_dropout: Number(min=0, max=1) = 0.0,
+                 return_sequences: Boolean() = False, return_state: Boolean() = False,
+                 go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
+                 seed: Optional(Integer(min=0)) = None, **kwargs):
+        super().__init__(**kwargs)
+        self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                    dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
+
+    def _step(self, gates, state, work):
+        np.matmul(state, work["recurrent"], out=work["product"])
+        gates += work["product"]
+        activate(self.activation, gates, gates)
+        # ``gates`` is a view into this call's own projection, so it can be
+        # the state: the next step writes into another time step's view.
+        return gates
+
+
+@register
+class LSTM(_Recurrent):
+    """Long Short-Term Memory layer (Hochreiter & Schmidhuber, 1997).
+
+    Gates in Keras's order i, f, c, o; with ``z = x_t W + h_{t-1} U + b``::
+
+        i, f, o = recurrent_activation(z_i), ..., recurrent_activation(z_o)
+        c_t = f * c_{t-1} + i * activation(z_c)
+        h_t = o * activation(c_t)
+
+    from zero ``h`` and ``c``.
+
+    Args:
+        units: size of the state and output.
+        activation: default ``tanh``; ``null`` for linear.
+        recurrent_activation: the gates' activation, default ``sigmoid``.
+        use_bias: whether to add ``bias``.
+        kernel_initializer: initializer of ``kernel`` (in, 4 * units).
+        recurrent_initializer: initializer of ``recurrent_kernel``
+            (units, 4 * units); default ``orthogonal``.
+        bias_initializer: initializer of ``bias`` (4 * units,).
+        unit_forget_bias: initialise the forget gate's quarter of the bias
+            to ones (the rest from ``bias_initializer``).
+        dropout: fraction of the inputs dropped in training, in [0, 1];
+            the identity at inference.
+        recurrent_dropout: likewise for the recurrent state.
+        seed: seed of the dropout masks (checked, unused).
+        return_sequences: output every step's ``h`` instead of the last.
+        return_state: only ``false``: a Sequential layer has one output.
+        go_backwards: process the sequence from its end; the returned
+            sequence stays in processing order (reversed), as in Keras.
+        stateful: only ``false``: every batch starts from a zero state.
+        unroll: accepted; it does not change results.
+        use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
+
+    A sequence of length 0 gives a zero last output (Keras would fail).
+
+    Input shape:
+        ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+    Output shape:
+        ``(batch, timesteps, units)`` with ``return_sequences``, else
+        ``(batch, units)``.
+    """
+
+    gates = 4
+
+    def __init__(self, units: Integer(min=1), activation: ActivationName() = "tanh",
+                 recurrent_activation: ActivationName() = "sigmoid", use_bias: Boolean() = True,
+                 kernel_initializer: InitializerName() = "glorot_uniform",
+                 recurrent_initializer: InitializerName() = "orthogonal",
+                 bias_initializer: InitializerName() = "zeros", unit_forget_bias: Boolean() = True,
+                 dropout: Number(min=0, max=1) = 0.0, recurrent_dropout: Number(min=0, max=1) = 0.0,
+                 seed: Optional(Integer(min=0)) = None,
+                 return_sequences: Boolean() = False, return_state: Boolean() = False,
+                 go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
+                 use_cudnn: CudnnChoice() = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                    dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = unit_forget_bias
+        self.use_cudnn = use_cudnn
+
+    def _bias_init(self):
+        return UnitForgetBias(self.bias_initializer) if self.unit_forget_bias else self.bias_initializer
+
+    def _workspace(self, batch, dtype, recurrent, recurrent_bias):
+        work = super()._workspace(batch, dtype, recurrent, recurrent_bias)
+        work["carry"] = np.zeros((batch, self.units), dtype)
+        work["scratch"] = np.empty((batch, self.units), dtype)
+        return work
+
+    def _step(self, gates, state, work):
+        units, carry, scratch = self.units, work["carry"], work["scratch"]
+        np.matmul(state, work["recurrent"], out=work["product"])
+        gates += work["product"]
+        input_gate, forget_gate = gates[:, :units], gates[:, units:2 * units]
+        candidate, output_gate = gates[:, 2 * units:3 * units], gates[:, 3 * units:]
+        activate(self.recurrent_activation, gates[:, :2 * units], gates[:, :2 * units])
+        activate(self.recurrent_activation, output_gate, output_gate)
+        activate(self.activation, candidate, candidate)
+        carry *= forget_gate
+        np.multiply(input_gate, candidate, out=scratch)
+        carry += scratch
+        activate(self.activation, carry, scratch)
+        return np.multiply(output_gate, scratch, out=state)
+
+
+@register
+class GRU(_Recurrent):
+    """Gated Recurrent Unit (Cho et al., 2014), as Keras 3 computes it.
+
+    Gates in Keras's order z (update), r (reset), h (candidate); with
+    ``x_* = x_t W_* + b_x*``::
+
+        z = recurrent_activation(x_z + h U_z + b_hz)
+        r = recurrent_activation(x_r + h U_r + b_hr)
+        reset_after:      h~ = activation(x_h + r * (h U_h + b_hh))
+        not reset_after:  h~ = activation(x_h + (r * h) U_h)
+        h_t = z * h_{t-1} + (1 - z) * h~
+
+    The recurrent biases ``b_h*`` exist only with ``reset_after`` (the
+    bias's second row); without it the bias is one row ``(3 * units,)``.
+
+    Args:
+        units: size of the state and output.
+        activation: default ``tanh``; ``null`` for linear.
+        recurrent_activation: the gates' activation, default ``sigmoid``.
+        use_bias: whether to add ``bias``.
+        kernel_initializer: initializer of ``kernel`` (in, 3 * units).
+        recurrent_initializer: initializer of ``recurrent_kernel``
+            (units, 3 * units); default ``orthogonal``.
+        bias_initializer: initializer of ``bias``: ``(2, 3 * units)`` with
+            ``reset_after``, else ``(3 * units,)``.
+        dropout: fraction of the inputs dropped in training, in [0, 1];
+            the identity at inference.
+        recurrent_dropout: likewise for the recurrent state.
+        seed: seed of the dropout masks (checked, unused).
+        return_sequences: output every step's state instead of the last.
+        return_state: only ``false``: a Sequential layer has one output.
+        go_backwards: process the sequence from its end; the returned
+            sequence stays in processing order (reversed), as in Keras.
+        stateful: only ``false``: every batch starts from a zero state.
+        unroll: accepted; it does not change results.
+        reset_after: apply the reset gate after the recurrent product
+            (Keras's default, cuDNN compatible) or before it.
+        use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
+
+    A sequence of length 0 gives a zero last output (Keras would fail).
+
+    Input shape:
+        ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+    Output shape:
+        ``(batch, timesteps, units)`` with ``return_sequences``, else
+        ``(batch, units)``.
+    """
+
+    gates = 3
+
+    def __init__(self, units: Integer(min=1), activation: ActivationName() = "tanh",
+                 recurrent_activation: ActivationName() = "sigmoid", use_bias: Boolean() = True,
+                 kernel_initializer: InitializerName() = "glorot_uniform",
+                 recurrent_initializer: InitializerName() = "orthogonal",
+                 bias_initializer: InitializerName() = "zeros",
+                 dropout: Number(min=0, max=1) = 0.0, recurrent_dropout: Number(min=0, max=1) = 0.0,
+                 seed: Optional(Integer(min=0)) = None,
+                 return_sequences: Boolean() = False, return_state: Boolean() = False,
+                 go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
+                 reset_after: Boolean() = True, use_cudnn: CudnnChoice() = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                    dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = reset_after
+        self.use_cudnn = use_cudnn
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _split_bias(self, dtype):
+        if self.bias is None or not self.reset_after:
+            return super()._split_bias(dtype)
+        bias = self.bias.value.astype(dtype, copy=False)
+        return bias[0], bias[1]
+
+    def _workspace(self, batch, dtype, recurrent, recurrent_bias):
+        units = self.units
+        work = {"scratch": np.empty((batch, units), dtype)}
+        if self.reset_after:
+            work.update(recurrent=recurrent, recurrent_bias=recurrent_bias,
+                        product=np.empty((batch, 3 * units), dtype))
+        else:
+            # The candidate's recurrent product comes after the reset gate,
+            # so the kernel is used in two parts.
+            work.update(gate_kernel=np.ascontiguousarray(recurrent[:, :2 * units]),
+                        candidate_kernel=np.ascontiguousarray(recurrent[:, 2 * units:]),
+                        product=np.empty((batch, 2 * units), dtype),
+                        candidate_product=np.empty((batch, units), dtype))
+        return work
+
+    def _step(self, gates, state, work):
+        units, scratch, product = self.units, work["scratch"], work["product"]
+        update_reset, candidate = gates[:, :2 * units], gates[:, 2 * units:]
+        update_gate, reset_gate = gates[:, :units], gates[:, units:2 * units]
+        if self.reset_after:
+            np.matmul(state, work["recurrent"], out=product)
+            if work["recurrent_bias"] is not None:
+                product += work["recurrent_bias"]
+            update_reset += product[:, :2 * units]
+            activate(self.recurrent_activation, update_reset, update_reset)
+            candidate_product = product[:, 2 * units:]
+            candidate_product *= reset_gate
+        else:
+            np.matmul(state, work["gate_kernel"], out=product)
+            update_reset += product
+            activate(self.recurrent_activation, update_reset, update_reset)
+            np.multiply(reset_gate, state, out=scratch)
+            candidate_product = work["candidate_product"]
+            np.matmul(scratch, work["candidate_kernel"], out=candidate_product)
+        candidate += candidate_product
+        activate(self.activation, candidate, candidate)
+        # z * h + (1 - z) * h~  ==  h~ + z * (h - h~), updating h in place.
+        np.subtract(state, candidate, out=scratch)
+        scratch *= update_gate
+        return np.add(candidate, scratch, out=state)

@@ -1,0 +1,143 @@
+"""Sliding windows shared by convolution and pooling (private).
+
+Padding arithmetic follows Keras 3 (and TensorFlow's ``SAME``): the total
+padding of an axis is ``max((ceil(n/s) - 1)*s + (k - 1)*d + 1 - n, 0)``,
+``total // 2`` goes before and the odd one after. Convolution views every
+window of the padded input without copying; pooling folds the windows cell
+by cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..arguments import ArgumentKind, describe_value
+from ..errors import ArgumentError, ShapeError
+from .base import format_shape
+
+
+class DataFormat(ArgumentKind):
+    """Keras's ``data_format``: only ``channels_last`` (or null) is accepted.
+
+    ``channels_first`` is a real Keras value, so it gets its own message
+    instead of a bare "must be one of".
+    """
+
+    expected = "'channels_last' or null"
+
+    def check(self, value, argument):
+        if value is None:
+            return None
+        if isinstance(value, str) and value.lower() == "channels_last":
+            return "channels_last"
+        if isinstance(value, str) and value.lower() == "channels_first":
+            raise ArgumentError(f"argument '{argument}': 'channels_first' is not supported; layerspec uses "
+                                "channels_last, with channels on the last axis", argument=argument)
+        raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                            argument=argument)
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "string", "enum": ["channels_last"]}, {"type": "null"}]}
+
+
+def as_tuple(value, rank: int) -> tuple:
+    """An int-or-tuple argument as a tuple of ``rank`` ints.
+
+    Explicit arguments arrive as tuples already; defaults (``strides=1``)
+    are not run through the argument check, so they arrive as ints.
+    """
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def check_rank(input_shape: tuple, rank: int) -> None:
+    """Refuse an input that is not ``(batch, *rank spatial axes, channels)``."""
+    if len(input_shape) != rank + 2:
+        raise ShapeError(f"expects an input of shape {layout(rank)}, got {format_shape(input_shape)}")
+
+
+def layout(rank: int) -> str:
+    """The input layout a layer of ``rank`` spatial axes takes, in words."""
+    return "(batch, steps, channels)" if rank == 1 else "(batch, height, width, channels)"
+
+
+def padding_amounts(size: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[int, int]:
+    """``(before, after)`` padding of one axis for ``valid``, ``same`` or ``causal``."""
+    span = (kernel - 1) * dilation + 1
+    if padding == "causal":
+        return span - 1, 0
+    if padding == "valid":
+        return 0, 0
+    total = max((-(-size // stride) - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def output_size(size: int | None, kernel: int, stride: int, dilation: int, padding: str) -> int | None:
+    """Output length of one axis (may be <= 0: the caller reports that)."""
+    if size is None:
+        return None
+    if padding == "valid":
+        return (size - (kernel - 1) * dilation - 1) // stride + 1
+    return -(-size // stride)
+
+
+def output_spatial(spatial: tuple, kernel_size: tuple, strides: tuple, dilation: tuple, padding: str,
+                   argument: str) -> tuple:
+    """Output sizes of every spatial axis; a ShapeError if one is <= 0.
+
+    The error names ``argument`` (``kernel_size`` or ``pool_size``) so a
+    spec reader can point at its value.
+    """
+    sizes = tuple(output_size(*axis, padding) for axis in zip(spatial, kernel_size, strides, dilation))
+    if any(size is not None and size <= 0 for size in sizes):
+        dilated = f" with dilation_rate {format_shape(dilation)}" if max(dilation) > 1 else ""
+        raise ShapeError(f"{argument} {format_shape(kernel_size)}{dilated} is larger than its input "
+                         f"{format_shape(spatial)} with padding '{padding}'", argument=argument)
+    return sizes
+
+
+def pad_spatial(inputs: np.ndarray, pads: list[tuple[int, int]], value: float) -> np.ndarray:
+    """Pad the spatial axes (all but the first and last) with ``value``.
+
+    Returns ``inputs`` itself when no axis needs padding: np.pad always
+    copies.
+    """
+    if not any(before or after for before, after in pads):
+        return inputs
+    return np.pad(inputs, [(0, 0)] + list(pads) + [(0, 0)], constant_values=value)
+
+
+def window_view(inputs: np.ndarray, window: tuple, strides: tuple, dilation: tuple) -> np.ndarray:
+    """Every window of ``inputs`` as a read-only strided view, no copy.
+
+    ``inputs`` is ``(batch, *spatial, channels)``, already padded; the view
+    is ``(batch, *output positions, *window cells, channels)``, which lines
+    up with a Keras kernel ``(*kernel_size, in, filters)``.
+    """
+    spatial = inputs.shape[1:-1]
+    positions = tuple((n - (k - 1) * d - 1) // s + 1 for n, k, s, d in zip(spatial, window, strides, dilation))
+    axis_strides = inputs.strides[1:-1]
+    shape = (inputs.shape[0],) + positions + tuple(window) + (inputs.shape[-1],)
+    strides_in_bytes = ((inputs.strides[0],) + tuple(b * s for b, s in zip(axis_strides, strides))
+                        + tuple(b * d for b, d in zip(axis_strides, dilation)) + (inputs.strides[-1],))
+    return as_strided(inputs, shape=shape, strides=strides_in_bytes, writeable=False)
+
+
+def reduce_windows(inputs: np.ndarray, window: tuple, strides: tuple, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc``-reduce every window of ``inputs`` (already padded).
+
+    One vectorised pass per window cell: the cell at the same offset in
+    every window forms a strided slice, and the slices are folded with
+    ``ufunc`` (``np.maximum``, ``np.add``). On typical pools this is several
+    times faster than reducing small strided axes of a window view.
+    """
+    positions = [(n - k) // s + 1 for n, k, s in zip(inputs.shape[1:-1], window, strides)]
+    result = None
+    for offset in np.ndindex(*window):
+        cells = inputs[(slice(None),) + tuple(slice(o, o + s * (p - 1) + 1, s)
+                                              for o, s, p in zip(offset, strides, positions))]
+        if result is None:
+            result = cells.copy()
+        else:
+            ufunc(result, cells, out=result)
+    return result

@@ -1,0 +1,325 @@
+"""BatchNormalization and LayerNormalization: weights, values against plain loops."""
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import layerspec
+from layerspec.errors import ArgumentError, ShapeError, WeightsError
+from layerspec.layers.normalization import BatchNormalization, LayerNormalization
+from layerspec.model import Sequential
+from layerspec.spec import build_model, loads_spec
+
+
+def positions(shape):
+    """Every index of an array of ``shape``, in row-major order."""
+    return itertools.product(*(range(size) for size in shape))
+
+
+def batch_norm_reference(x, axis, gamma, beta, mean, variance, epsilon):
+    """Plain loops: y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], c = index on ``axis``."""
+    out = np.zeros(x.shape)
+    for index in positions(x.shape):
+        c = index[axis]
+        normalised = (float(x[index]) - float(mean[c])) / np.sqrt(float(variance[c]) + epsilon)
+        scale = 1.0 if gamma is None else float(gamma[c])
+        out[index] = normalised * scale + (0.0 if beta is None else float(beta[c]))
+    return out
+
+
+def layer_norm_reference(x, axes, gamma, beta, epsilon):
+    """Plain loops over each group of values sharing the indices off ``axes``."""
+    kept = [a for a in range(x.ndim) if a not in axes]
+    out = np.zeros(x.shape)
+    for outer in positions([x.shape[a] for a in kept]):
+        group = []
+        for inner in positions([x.shape[a] for a in axes]):
+            index = [0] * x.ndim
+            for a, i in zip(kept, outer):
+                index[a] = i
+            for a, i in zip(axes, inner):
+                index[a] = i
+            group.append((tuple(index), inner))
+        values = [float(x[index]) for index, _ in group]
+        # An exact mean and exactly rounded sums keep the reference exact far from zero.
+        mean = sum(Fraction(v) for v in values) / len(values)
+        deviations = [float(Fraction(v) - mean) for v in values]
+        variance = math.fsum(d * d for d in deviations) / len(values)
+        for (index, inner), deviation in zip(group, deviations):
+            y = deviation / np.sqrt(variance + epsilon)
+            scale = 1.0 if gamma is None else float(gamma[inner])
+            out[index] = y * scale + (0.0 if beta is None else float(beta[inner]))
+    return out
+
+
+def assign_random(layer, rng, positive=()):
+    for weight in layer.weights:
+        values = rng.standard_normal(weight.shape)
+        if weight.name in positive:
+            values = np.abs(values) + 0.1
+        weight.assign(values.astype(weight.dtype))
+
+
+# -- BatchNormalization -----------------------------------------------------
+def test_batch_norm_weights_in_keras_order_and_param_counts():
+    model = Sequential([BatchNormalization()], input_shape=(8, 8, 16)).init(seed=0)
+    weights = model.get_weights()
+    assert [(key, array.shape) for key, array in weights.items()] == [
+        ("batch_normalization/gamma", (16,)), ("batch_normalization/beta", (16,)),
+        ("batch_normalization/moving_mean", (16,)), ("batch_normalization/moving_variance", (16,))]
+    np.testing.assert_array_equal(weights["batch_normalization/gamma"], np.ones(16))
+    np.testing.assert_array_equal(weights["batch_normalization/moving_variance"], np.ones(16))
+    np.testing.assert_array_equal(weights["batch_normalization/beta"], np.zeros(16))
+    layer = model.layers[0]
+    assert [w.name for w in layer.trainable_weights] == ["gamma", "beta"]
+    assert [w.name for w in layer.non_trainable_weights] == ["moving_mean", "moving_variance"]
+    # Keras: 4 * channels params; gamma and beta trainable, moving statistics not.
+    row = model.summary()["layers"][0]
+    assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (64, 32, 32)
+    assert row["macs"] == 8 * 8 * 16
+
+
+def test_batch_norm_without_center_and_scale_keeps_only_moving_statistics():
+    layer = BatchNormalization(center=False, scale=False)
+    layer.build_for((None, 5))
+    assert [(w.name, w.shape, w.trainable) for w in layer.weights] == [
+        ("moving_mean", (5,), False), ("moving_variance", (5,), False)]
+    assert layer.count_params() == 10
+
+
+@pytest.mark.parametrize("shape, axis", [((4, 5), -1), ((3, 4, 5), -1), ((2, 3, 4, 5), -1), ((2, 3, 4, 5), 3),
+                                         ((3, 4, 5), 1), ((2, 3, 4, 5), -3), ((2, 3, 4, 5), 2)])
+@pytest.mark.parametrize("center, scale", [(True, True), (False, True), (True, False), (False, False)])
+def test_batch_norm_values_match_plain_loops(shape, axis, center, scale):
+    rng = np.random.default_rng(1)
+    layer = BatchNormalization(axis=axis, center=center, scale=scale, epsilon=0.01)
+    layer.build_for((None,) + shape[1:])
+    assign_random(layer, rng, positive=("moving_variance",))
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    out = layer(x)
+    assert out.dtype == np.float32 and out.shape == shape
+    gamma = layer.gamma.value if scale else None
+    beta = layer.beta.value if center else None
+    expected = batch_norm_reference(x, axis % len(shape), gamma, beta, layer.moving_mean.value,
+                                    layer.moving_variance.value, 0.01)
+    np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-6)
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + shape[1:]
+
+
+def test_batch_norm_in_float64_model_stays_float64_and_matches_tightly():
+    rng = np.random.default_rng(2)
+    model = Sequential([BatchNormalization()], input_shape=(3, 4), dtype="float64").init(seed=0)
+    assign_random(model.layers[0], rng, positive=("moving_variance",))
+    x = rng.standard_normal((2, 3, 4))
+    out = model.predict(x)
+    layer = model.layers[0]
+    assert out.dtype == np.float64
+    expected = batch_norm_reference(x, 2, layer.gamma.value, layer.beta.value, layer.moving_mean.value,
+                                    layer.moving_variance.value, 1e-3)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_macs():
+    layer = BatchNormalization()
+    layer.build_for((None, 10, 7))
+    assert layer.count_macs((None, 10, 7)) == 70
+    assert layer.count_macs((None, None, 7)) is None
+
+
+@pytest.mark.parametrize("axis, shape, message", [
+    (3, (None, 5, 4), "axis 3 is out of range for the input (None, 5, 4), which has 3 axes"),
+    (-4, (None, 5, 4), "axis -4 is out of range for the input (None, 5, 4), which has 3 axes"),
+    (0, (None, 5, 4), "axis 0 is the batch axis of the input (None, 5, 4); normalise a feature axis such as -1"),
+    (-3, (None, 5, 4), "axis -3 is the batch axis of the input (None, 5, 4); normalise a feature axis such as -1"),
+    (-1, (None,), "axis -1 is the batch axis of the input (None,); normalise a feature axis such as -1"),
+    (-1, (None, 5, None), "needs a known size on axis 2 (axis -1), got (None, 5, None)"),
+])
+def test_batch_norm_axis_errors(axis, shape, message):
+    layer = BatchNormalization(axis=axis)
+    with pytest.raises(ShapeError) as caught:
+        layer.build_for(shape)
+    assert caught.value.message == message
+    assert caught.value.argument == "axis"
+    with pytest.raises(ShapeError):
+        layer.compute_output_shape(shape)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"momentum": 1.5}, "argument 'momentum' must be a number >= 0 and <= 1, got number 1.5"),
+    ({"epsilon": 0}, "argument 'epsilon' must be a number > 0, got integer 0"),
+    ({"axis": [1, 2]}, "argument 'axis' must be an integer, got a list"),
+    ({"center": "yes"}, "argument 'center' must be true or false, got string 'yes'"),
+    ({"gamma_initializer": "glorot_unifrom"},
+     "argument 'gamma_initializer': unknown initializer 'glorot_unifrom'; did you mean 'glorot_uniform'?"),
+    ({"beta_regularizer": None}, "unknown argument 'beta_regularizer'; did you mean 'beta_initializer'?"),
+])
+def test_batch_norm_argument_errors(kwargs, message):
+    with pytest.raises(ArgumentError) as caught:
+        BatchNormalization(**kwargs)
+    assert caught.value.message == message
+
+
+def test_batch_norm_refuses_a_negative_moving_variance():
+    layer = BatchNormalization(name="bn")
+    layer.build_for((None, 3))
+    for weight in layer.weights:
+        weight.assign(np.ones(3, np.float32))
+    layer.moving_variance.assign(np.array([1.0, -2.0, 1.0], np.float32))
+    with pytest.raises(WeightsError) as caught:
+        layer(np.zeros((1, 3), np.float32))
+    assert caught.value.message == "BatchNormalization 'bn': moving_variance[1] is -2.0; a variance cannot be negative"
+
+
+# -- LayerNormalization -----------------------------------------------------
+def test_layer_norm_weights_and_param_counts():
+    model = Sequential([LayerNormalization()], input_shape=(10, 64)).init(seed=0)
+    assert {key: array.shape for key, array in model.get_weights().items()} == {
+        "layer_normalization/gamma": (64,), "layer_normalization/beta": (64,)}
+    # Keras: 2 * last_dim, all trainable.
+    row = model.summary()["layers"][0]
+    assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (128, 128, 0)
+    assert row["macs"] == 3 * 10 * 64
+
+
+def test_layer_norm_weights_span_listed_axes_in_their_order():
+    layer = LayerNormalization(axis=[1, 2])
+    layer.build_for((None, 3, 4, 5))
+    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (3, 4)), ("beta", (3, 4))]
+    layer = LayerNormalization(axis=1, center=False)
+    layer.build_for((None, 3, 4))
+    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (3,))]
+    layer = LayerNormalization(scale=False, center=False)
+    layer.build_for((None, 3, 4))
+    assert layer.weights == []
+
+
+@pytest.mark.parametrize("shape, axis", [((4, 6), -1), ((3, 5, 6), -1), ((3, 5, 6), 2), ((3, 5, 6), 1),
+                                         ((3, 5, 6), [1, 2]), ((2, 3, 4, 5), [-2, -1]), ((2, 3, 4, 5), [1, 3])])
+@pytest.mark.parametrize("center, scale", [(True, True), (False, True), (True, False), (False, False)])
+def test_layer_norm_values_match_plain_loops(shape, axis, center, scale):
+    rng = np.random.default_rng(3)
+    layer = LayerNormalization(axis=axis, center=center, scale=scale)
+    layer.build_for((None,) + shape[1:])
+    assign_random(layer, rng)
+    x = (rng.standard_normal(shape) * 2 - 1).astype(np.float32)
+    out = layer(x)
+    assert out.dtype == np.float32 and out.shape == shape
+    axes = [a % len(shape) for a in (axis if isinstance(axis, list) else [axis])]
+    expected = layer_norm_reference(x, axes, layer.gamma.value if scale else None,
+                                    layer.beta.value if center else None, 1e-3)
+    np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-5)
+
+
+def test_layer_norm_keeps_precision_far_from_zero():
+    # 1e4 + noise of size 1: E[x²] - E[x]² would subtract two numbers near 1e8,
+    # whose float32 spacing (8) exceeds the variance (1) itself.
+    rng = np.random.default_rng(4)
+    x = (1e4 + rng.standard_normal((4, 3, 64))).astype(np.float32)
+    layer = LayerNormalization(epsilon=1e-6)
+    layer.build_for((None, 3, 64))
+    layer.gamma.assign(np.ones(64, np.float32))
+    layer.beta.assign(np.zeros(64, np.float32))
+    out = layer(x)
+    expected = layer_norm_reference(x, [2], None, None, 1e-6)
+    assert out.dtype == np.float32
+    # Tight: float32 rounding of the outputs, not of the offset (one centring
+    # pass alone is off by 1e-3 here: the mean itself is rounded to 1e4's spacing).
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=2e-6)
+    # The cancelling formula is far off on the same data: the test has teeth.
+    naive_variance = np.mean(x * x, axis=-1, keepdims=True) - np.mean(x, axis=-1, keepdims=True) ** 2
+    reference_variance = np.var(x.astype(np.float64), axis=-1, keepdims=True)
+    assert np.max(np.abs(naive_variance - reference_variance)) > 0.5
+
+
+def test_layer_norm_large_offset_in_float64():
+    rng = np.random.default_rng(5)
+    x = 1e8 + rng.standard_normal((2, 16)) * 1e-3
+    model = Sequential([LayerNormalization(epsilon=1e-12)], input_shape=(16,), dtype="float64").init(seed=0)
+    out = model.predict(x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, layer_norm_reference(x, [1], None, None, 1e-12), rtol=1e-12, atol=1e-12)
+
+
+def test_layer_norm_accepts_unknown_sizes_off_the_normalised_axes():
+    layer = LayerNormalization()
+    layer.build_for((None, None, 4))
+    assert layer.compute_output_shape((None, None, 4)) == (None, None, 4)
+    assert layer.count_macs((None, None, 4)) is None
+    assert layer.count_macs((None, 7, 4)) == 84
+
+
+@pytest.mark.parametrize("axis, shape, message", [
+    (3, (None, 5, 4), "axis 3 is out of range for the input (None, 5, 4), which has 3 axes"),
+    ([1, 3], (None, 5, 4), "axis 3 is out of range for the input (None, 5, 4), which has 3 axes"),
+    (0, (None, 5, 4), "axis 0 is the batch axis of the input (None, 5, 4); normalise a feature axis such as -1"),
+    ([2, -1], (None, 5, 4), "axis [2, -1] names axis 2 of the input (None, 5, 4) twice"),
+    (1, (None, None, 4), "needs a known size on axis 1 (axis 1), got (None, None, 4)"),
+    ([1, 2], (None, None, 4), "needs a known size on axis 1 (axis [1, 2]), got (None, None, 4)"),
+])
+def test_layer_norm_axis_errors(axis, shape, message):
+    with pytest.raises(ShapeError) as caught:
+        LayerNormalization(axis=axis).build_for(shape)
+    assert caught.value.message == message
+    assert caught.value.argument == "axis"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rms_scaling": True},
+     "argument 'rms_scaling': only false is supported by layerspec (Keras's RMS scaling is not implemented)"),
+    ({"axis": "last"}, "argument 'axis' must be an integer or a non-empty list of integers, got string 'last'"),
+    ({"axis": []}, "argument 'axis' must be an integer or a non-empty list of integers, got a list"),
+    ({"axis": [1, 2.0]}, "argument 'axis' must be an integer or a non-empty list of integers, got a list"),
+    ({"axis": True}, "argument 'axis' must be an integer or a non-empty list of integers, got boolean true"),
+    ({"epsilon": -1e-3}, "argument 'epsilon' must be a number > 0, got number -0.001"),
+    ({"scale": 0}, "argument 'scale' must be true or false, got integer 0"),
+])
+def test_layer_norm_argument_errors(kwargs, message):
+    with pytest.raises(ArgumentError) as caught:
+        LayerNormalization(**kwargs)
+    assert caught.value.message == message
+
+
+# -- through a spec -----------------------------------------------------------
+def test_normalization_layers_in_a_yaml_spec():
+    model = layerspec.loads("""
+input: [6, 8]
+layers:
+  - {type: BatchNormalization}
+  - {type: layer_normalization, center: false}
+  - {units: 3}
+""")
+    assert [layer.name for layer in model.layers] == ["batch_normalization", "layer_normalization", "dense"]
+    assert model.output_shape == (None, 6, 3)
+    assert model.count_params() == 4 * 8 + 8 + (8 * 3 + 3)
+    model.init(seed=0)
+    x = np.random.default_rng(6).standard_normal((2, 6, 8)).astype(np.float32)
+    out = model.predict(x)
+    assert out.dtype == np.float32 and out.shape == (2, 6, 3)
+
+
+def test_spec_points_at_a_bad_axis():
+    spec = loads_spec("""input: [6, 8]
+layers:
+  - type: BatchNormalization
+    axis: 3
+""", path="norm.yaml")
+    with pytest.raises(ShapeError) as caught:
+        build_model(spec)
+    assert str(caught.value) == ("norm.yaml:4:11: layer 1 'batch_normalization' (BatchNormalization): "
+                                 "axis 3 is out of range for the input (None, 6, 8), which has 3 axes")
+
+
+def test_spec_points_at_rms_scaling():
+    spec = loads_spec("""input: [8]
+layers:
+  - type: LayerNormalization
+    rms_scaling: true
+""", path="norm.yaml")
+    with pytest.raises(ArgumentError) as caught:
+        build_model(spec)
+    assert str(caught.value) == ("norm.yaml:4:18: layer 1 'layer_normalization' (LayerNormalization): "
+                                 "argument 'rms_scaling': only false is supported by layerspec "
+                                 "(Keras's RMS scaling is not implemented)")
