@@ -57,6 +57,26 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{lowered[close[0]]}'?" if close else ""
 
 
+#: Keras constructor arguments that only matter for training (or for
+#: Keras's own machinery). A spec using one gets a clear "not supported",
+#: not a misleading "did you mean 'kernel_size'?".
+TRAINING_ONLY_ARGUMENTS = frozenset({
+    "kernel_regularizer", "bias_regularizer", "activity_regularizer", "recurrent_regularizer",
+    "beta_regularizer", "gamma_regularizer", "embeddings_regularizer",
+    "kernel_constraint", "bias_constraint", "recurrent_constraint", "beta_constraint", "gamma_constraint",
+    "embeddings_constraint", "lora_rank", "lora_alpha", "input_shape", "batch_input_shape", "input_dim_ordering",
+})
+
+
+def unknown_argument_message(name: str, accepted) -> str:
+    """What to say about an argument a layer does not take."""
+    if name in TRAINING_ONLY_ARGUMENTS:
+        if name in ("input_shape", "batch_input_shape"):
+            return f"argument '{name}' is not used by layerspec: give the model's input once, as 'input: [...]'"
+        return f"argument '{name}' is a Keras training option that layerspec does not support (it runs inference only)"
+    return f"unknown argument '{name}'{suggest(name, accepted)}"
+
+
 class ArgumentKind:
     """What one argument accepts. Subclasses implement ``convert``."""
 

@@ -121,3 +121,22 @@ class SpecErrors(LayerspecError):
 def flatten(error: LayerspecError) -> list[LayerspecError]:
     """The individual problems inside ``error`` (itself if it is single)."""
     return list(error.errors) if isinstance(error, SpecErrors) else [error]
+
+
+class IndexRangeError(DataError):
+    """An integer index outside its table (an Embedding's vocabulary).
+
+    ``position`` is where in the batch the value sits; a model running in
+    batches uses :meth:`shifted` to report it within the whole input.
+    """
+
+    code = "index-out-of-range"
+
+    def __init__(self, layer_name: str, value: int, index: tuple, limit: int):
+        self.layer_name, self.value, self.index, self.limit = layer_name, value, tuple(index), limit
+        super().__init__(f"Embedding '{layer_name}': index {value} at position {self.index} "
+                         f"is outside [0, {limit})")
+
+    def shifted(self, rows: int) -> "IndexRangeError":
+        """The same error with the batch position moved down by ``rows``."""
+        return IndexRangeError(self.layer_name, self.value, (self.index[0] + rows,) + self.index[1:], self.limit)

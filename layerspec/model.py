@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import DataError, LayerspecError, ShapeError, WeightsError
+from .errors import DataError, IndexRangeError, LayerspecError, ShapeError, WeightsError
 from .layers.base import Layer, format_shape, snake_case
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -249,7 +249,10 @@ class Sequential:
             out = np.empty((rows,) + self.concrete_output_shape(inputs.shape), dtype=self.dtype)
         for start in range(0, rows, max(step, 1)):
             batch = self._convert_batch(inputs[start:start + step])
-            out[start:start + len(batch)] = self.forward(batch)
+            try:
+                out[start:start + len(batch)] = self.forward(batch)
+            except IndexRangeError as error:
+                raise error.shifted(start) from None
             if on_batch is not None:
                 on_batch(len(batch))
         return out[0] if single else out

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .arguments import describe_value, suggest
+from .arguments import describe_value, suggest, unknown_argument_message
 from .errors import LayerspecError, Position, SpecError, SpecErrors, flatten
 from .yamlread import YamlList, YamlMap, key_position, load, position_of, read_text
 
@@ -272,7 +272,7 @@ def _check_arguments(layer: LayerSpec, problems: _Problems) -> None:
     for key, value in layer.arguments.items():
         info = accepted.get(key)
         if info is None:
-            problems.add(f"{layer.label}: unknown argument '{key}'{suggest(key, accepted)}",
+            problems.add(f"{layer.label}: {unknown_argument_message(key, accepted)}",
                          key_position(layer.source, key), "unknown-argument")
         elif info.kind is not None:
             try:

@@ -153,3 +153,13 @@ def test_auto_names_are_counted_per_model_and_skip_explicit_ones():
                       "  - {type: Dropout, rate: 0.1}\n")
     model = build_model(spec)
     assert [layer.name for layer in model.layers] == ["dense", "dense_1", "dense_2", "dropout"]
+
+
+def test_keras_training_options_are_named_as_unsupported(write_spec):
+    text = "input: [4]\nlayers:\n  - units: 3\n    kernel_regularizer: l2\n  - {units: 2, input_shape: [4]}\n"
+    assert problems(write_spec, text) == [
+        "m.yaml:4:5: layer 1 'dense' (Dense): argument 'kernel_regularizer' is a Keras training option that "
+        "layerspec does not support (it runs inference only)",
+        "m.yaml:5:16: layer 2 'dense_1' (Dense): argument 'input_shape' is not used by layerspec: give the "
+        "model's input once, as 'input: [...]'",
+    ]

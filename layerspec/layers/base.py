@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from ..arguments import ArgumentKind, suggest
+from ..arguments import ArgumentKind, unknown_argument_message
 from ..errors import ArgumentError, LayerspecError, ShapeError
 
 Shape = tuple  # a full shape, batch axis first; unknown sizes are None
@@ -152,8 +152,7 @@ def _explain_bind_error(error: TypeError, signature: inspect.Signature) -> str:
         return f"missing required argument '{missing.group(1)}'"
     unexpected = re.search(r"got an unexpected keyword argument '(\w+)'", text)
     if unexpected:
-        name = unexpected.group(1)
-        return f"unknown argument '{name}'{suggest(name, signature.parameters)}"
+        return unknown_argument_message(unexpected.group(1), signature.parameters)
     return text
 
 
@@ -183,7 +182,7 @@ class Layer:
         if kwargs:
             unknown = next(iter(kwargs))
             accepted = list(inspect.signature(type(self).__init__).parameters) + ["name", "trainable"]
-            raise ArgumentError(f"unknown argument '{unknown}'{suggest(unknown, accepted)}", argument=unknown)
+            raise ArgumentError(unknown_argument_message(unknown, accepted), argument=unknown)
         if name is not None and (not isinstance(name, str) or not name):
             raise ArgumentError("argument 'name' must be a non-empty string", argument="name")
         if not isinstance(trainable, bool):

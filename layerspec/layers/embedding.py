@@ -6,7 +6,7 @@ import numpy as np
 
 from ..arrays import convert_integers
 from ..arguments import Boolean, InitializerName, Integer
-from ..errors import ArgumentError, DataError
+from ..errors import ArgumentError, IndexRangeError
 from ..registry import register
 from .base import Layer
 
@@ -66,8 +66,4 @@ class Embedding(Layer):
             return
         outside = (indices < 0) | (indices >= self.input_dim)
         position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), indices.shape))
-        error = DataError(f"Embedding '{self.name}': index {indices[position]} at position {position} "
-                          f"is outside [0, {self.input_dim})")
-        # The position within this batch, for a caller that knows the batch's offset.
-        error.index = position
-        raise error
+        raise IndexRangeError(self.name, int(indices[position]), position, self.input_dim)

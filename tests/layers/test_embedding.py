@@ -157,3 +157,14 @@ layers:
         build_model(spec)
     assert str(caught.value) == ("emb.yaml:6:16: layer 1 'embedding' (Embedding): argument 'mask_zero': "
                                  "masking is not supported by layerspec; use mask_zero: false")
+
+
+def test_index_error_position_counts_rows_across_batches():
+    from layerspec.errors import IndexRangeError
+
+    model = layerspec.loads("input: [4]\nlayers:\n  - {type: Embedding, input_dim: 10, output_dim: 2}\n").init(0)
+    ids = np.zeros((7, 4), np.int64)
+    ids[5, 2] = 10
+    with pytest.raises(IndexRangeError) as caught:
+        model.predict(ids, batch_size=2)
+    assert caught.value.message == "Embedding 'embedding': index 10 at position (5, 2) is outside [0, 10)"
