@@ -7,7 +7,8 @@ specs, and the ``activations`` and ``initializers`` modules.
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Sequential", "register", "load", "loads", "activations", "initializers", "__version__"]
+__all__ = ["Layer", "Sequential", "register", "load", "loads", "activations", "initializers", "layers",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -28,7 +29,7 @@ def __getattr__(name):
         from . import api
 
         return getattr(api, name)
-    if name in ("activations", "initializers", "errors"):
+    if name in ("activations", "initializers", "errors", "layers"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -194,6 +194,20 @@ class Boolean(ArgumentKind):
         return {"type": "boolean"}
 
 
+class Text(ArgumentKind):
+    """A non-empty string."""
+
+    expected = "a non-empty string"
+
+    def convert(self, value):
+        if not isinstance(value, str) or not value:
+            raise _Reject()
+        return value
+
+    def json_schema(self):
+        return {"type": "string", "minLength": 1}
+
+
 class Choice(ArgumentKind):
     """One of a few strings, matched ignoring case, returned in lower case."""
 

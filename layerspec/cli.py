@@ -74,6 +74,18 @@ def parse_shape(ctx, param, value):
 input_shape_option = click.option(
     "--input-shape", callback=parse_shape, metavar="SIZES",
     help="Per-sample input shape, e.g. 28,28,1 (None for unknown); fills the spec's 'input'.")
+def _load_plugins(ctx, param, value):
+    if value:
+        from .plugins import load_plugins
+
+        load_plugins(value)
+    return value
+
+
+plugin_option = click.option(
+    "--plugin", "plugins", multiple=True, metavar="FILE.py|MODULE", callback=_load_plugins, expose_value=False,
+    is_eager=True, help="Load custom layers from a Python file or module (repeatable). "
+                        "LAYERSPEC_PLUGINS and installed 'layerspec.layers' entry points load too.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Seed for random weights.")
 
@@ -87,6 +99,7 @@ def main():
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @input_shape_option
+@plugin_option
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]), default="table",
               show_default=True, help="Output format.")
 def summary(spec, input_shape, output_format):
@@ -108,6 +121,7 @@ def summary(spec, input_shape, output_format):
 @click.option("-o", "--output", type=click.Path(dir_okay=True), help="Write the output to this .npy file.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per forward step (default: all).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Override the spec's dtype.")
+@plugin_option
 def run(spec, input_path, weights, seed, output, batch_size, dtype):
     """Run a forward pass on INPUT.npy."""
     from .runner import run_model
@@ -129,6 +143,7 @@ def run(spec, input_path, weights, seed, output, batch_size, dtype):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True), help="Weights .npz to write.")
 @seed_option
 @input_shape_option
+@plugin_option
 def init(spec, output, seed, input_shape):
     """Write freshly initialised weights to a .npz file."""
     from .spec import build_model, read_spec
@@ -137,6 +152,21 @@ def init(spec, output, seed, input_shape):
     model.init(seed=seed)
     model.save_weights(output)
     click.echo(f"wrote {output}: {len(model.get_weights())} arrays, {model.count_params():,} parameters", err=True)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@plugin_option
+def layers(names, output_format):
+    """List layer types and their arguments (plugins included).
+
+    Give NAMES to show only those types.
+    """
+    from .catalog import catalog, render_catalog_json, render_catalog_text
+
+    entries = catalog(names)
+    click.echo(render_catalog_json(entries) if output_format == "json" else render_catalog_text(entries))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,16 +8,31 @@ and ``conv_2d`` name the same class. Built-in layers register themselves when
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from .arguments import ArgumentKind, suggest
+from .arguments import ArgumentKind, Boolean, Text, suggest
 from .errors import ArgumentError, SpecError
 
 _classes: dict[str, type] = {}
 _display_names: dict[str, str] = {}
+_origins: dict[str, str] = {}
 _builtins_loaded = False
+#: The plugin being imported, so its registrations can be attributed.
+_current_origin: str | None = None
+
+
+@contextlib.contextmanager
+def attributed_to(origin: str):
+    """Attribute layers registered inside the block to ``origin`` (a plugin)."""
+    global _current_origin
+    previous, _current_origin = _current_origin, origin
+    try:
+        yield
+    finally:
+        _current_origin = previous
 
 
 def normalize(type_name: str) -> str:
@@ -41,14 +56,31 @@ def register(cls=None, *, name: str | None = None):
         key = normalize(display)
         existing = _classes.get(key)
         if existing is not None and existing is not layer_class and not _same_definition(existing, layer_class):
-            raise ArgumentError(
-                f"layer type '{display}' is already registered by {existing.__module__}.{existing.__qualname__}"
-            )
+            raise ArgumentError(f"layer type '{display}' is already taken by {describe_origin(key)}")
         _classes[key] = layer_class
         _display_names[key] = display
+        if key not in _origins:
+            _origins[key] = _current_origin or _module_origin(layer_class)
         return layer_class
 
     return add if cls is None else add(cls)
+
+
+def _module_origin(layer_class: type) -> str:
+    return "built-in" if layer_class.__module__.startswith("layerspec.") else layer_class.__module__
+
+
+def describe_origin(key: str) -> str:
+    """Who registered a type: "the built-in Dense" or "plugin 'x.py' (SimpleDense)"."""
+    layer_class, origin = _classes[key], _origins.get(key, "")
+    if origin == "built-in":
+        return f"the built-in layer {layer_class.__name__}"
+    return f"{layer_class.__qualname__} from plugin '{origin}'"
+
+
+def origin_of(type_name: str) -> str:
+    """"built-in", or the plugin (file, module or entry point) a type came from."""
+    return _origins.get(normalize(type_name), "")
 
 
 def _same_definition(a: type, b: type) -> bool:
@@ -62,22 +94,43 @@ def _load_builtins() -> None:
     if not _builtins_loaded:
         _builtins_loaded = True
         from . import layers  # noqa: F401  (registers the built-in layers)
+    from .plugins import load_from_environment
+
+    load_from_environment()  # once; later calls return at once
 
 
 def lookup(type_name: str) -> type:
-    """The class registered for ``type_name``; an error with a suggestion if none."""
+    """The class registered for ``type_name``; an error with a suggestion if none.
+
+    Installed packages' entry points are only imported when a name is not
+    found otherwise, so specs of built-in layers never pay for scanning them.
+    """
     _load_builtins()
     layer_class = _classes.get(normalize(type_name))
     if layer_class is None:
-        raise SpecError(f"unknown layer type '{type_name}'{suggest(type_name, _display_names.values())}",
-                        code="unknown-layer")
+        from .plugins import HOW_TO_LOAD, load_entry_points
+
+        load_entry_points()
+        layer_class = _classes.get(normalize(type_name))
+    if layer_class is None:
+        raise SpecError(f"unknown layer type '{type_name}'{suggest(type_name, _display_names.values())} "
+                        f"({HOW_TO_LOAD})", code="unknown-layer")
     return layer_class
 
 
 def type_names() -> list[str]:
-    """Every registered type name as it is displayed, sorted."""
+    """Every registered type name as it is displayed, sorted (plugins included)."""
+    from .plugins import load_entry_points
+
     _load_builtins()
+    load_entry_points()
     return sorted(_display_names.values())
+
+
+def classes() -> dict[str, type]:
+    """Display name → class for every registered type (aliases included)."""
+    type_names()
+    return {_display_names[key]: layer_class for key, layer_class in _classes.items()}
 
 
 def display_name(layer_class: type) -> str:
@@ -103,7 +156,10 @@ class ArgumentInfo:
 
 
 #: Arguments every layer takes (from ``Layer.__init__``), besides its own.
-COMMON_ARGUMENTS = ("name", "trainable")
+COMMON_ARGUMENTS = (
+    ArgumentInfo("name", Text(), None, False),
+    ArgumentInfo("trainable", Boolean(), True, False),
+)
 
 
 def arguments_of(layer_class: type) -> dict[str, ArgumentInfo]:
@@ -124,5 +180,5 @@ def arguments_of(layer_class: type) -> dict[str, ArgumentInfo]:
     if takes_extra:
         # ``**kwargs`` goes to Layer.__init__, which takes these.
         for common in COMMON_ARGUMENTS:
-            arguments.setdefault(common, ArgumentInfo(common, None, None, False))
+            arguments.setdefault(common.name, common)
     return arguments

@@ -373,13 +373,24 @@ def locate(error: LayerspecError, spec: Spec) -> LayerspecError:
 
 
 def _construct(layer: LayerSpec):
+    from .layers.base import Layer
+    from .registry import arguments_of
+
     arguments = dict(layer.arguments)
-    if layer.name is not None:
+    # A user layer may not pass **kwargs on to Layer; it still gets its name.
+    name_by_argument = "name" in arguments_of(layer.layer_class)
+    if layer.name is not None and name_by_argument:
         arguments["name"] = layer.name
     try:
-        return layer.layer_class(**arguments)
+        instance = layer.layer_class(**arguments)
     except LayerspecError as error:
         raise _prefix(error, f"{layer.label}: ").at(layer.argument_position(error.argument)) from None
     except Exception as error:  # a user layer's constructor failing its own way
         raise SpecError(f"{layer.label}: {type(error).__name__}: {error}", layer.position,
                         code="invalid-argument") from error
+    if not isinstance(instance, Layer) or not hasattr(instance, "_weights"):
+        raise SpecError(f"{layer.label}: {layer.layer_class.__name__}.__init__ must call "
+                        "super().__init__(**kwargs)", layer.position, code="invalid-layer")
+    if layer.name is not None and not name_by_argument:
+        instance.name = layer.name
+    return instance

@@ -48,3 +48,23 @@ def cli():
         return CliResult(result)
 
     return run
+
+
+@pytest.fixture
+def clean_registry():
+    """Undo layer registrations and plugin loads made by a test."""
+    from layerspec import plugins, registry
+
+    registry._load_builtins()
+    saved = (dict(registry._classes), dict(registry._display_names), dict(registry._origins), set(plugins._loaded),
+             plugins._environment_loaded, plugins._entry_points_loaded)
+    yield
+    registry._classes.clear()
+    registry._classes.update(saved[0])
+    registry._display_names.clear()
+    registry._display_names.update(saved[1])
+    registry._origins.clear()
+    registry._origins.update(saved[2])
+    plugins._loaded.clear()
+    plugins._loaded.update(saved[3])
+    plugins._environment_loaded, plugins._entry_points_loaded = saved[4], saved[5]

@@ -13,6 +13,9 @@ def problems(write_spec, text: str) -> list[str]:
     return [str(error).replace(path, "m.yaml") for error in flatten(caught.value)]
 
 
+PLUGIN_HINT = (" (custom layers load with --plugin FILE.py|MODULE, the LAYERSPEC_PLUGINS environment variable, "
+               "or a package's 'layerspec.layers' entry point)")
+
 BROKEN_SPECS = [
     ("input: [4]\nlayres: []\nlayers:\n  - units: 2\n",
      ["m.yaml:2:1: unknown top-level key 'layres'; did you mean 'layers'?"]),
@@ -53,7 +56,7 @@ BROKEN_SPECS = [
      ["m.yaml:4:25: layer 1 'dense' (Dense): argument 'kernel_initializer': unknown initializer "
       "'glorot_unifrom'; did you mean 'glorot_uniform'?"]),
     ("input: [4]\nlayers:\n  - type: Dens\n    units: 3\n",
-     ["m.yaml:3:11: layer 1: unknown layer type 'Dens'; did you mean 'Dense'?"]),
+     ["m.yaml:3:11: layer 1: unknown layer type 'Dens'; did you mean 'Dense'?" + PLUGIN_HINT]),
     ("input: [4]\nlayers:\n  - type: Activation\n",
      ["m.yaml:3:5: layer 1 'activation' (Activation): missing required argument 'activation'"]),
     ("input: [4]\nlayers:\n  - {units: 3, name: a}\n  - {units: 3, name: a}\n",
@@ -96,7 +99,7 @@ def test_every_problem_in_a_file_is_reported_in_file_order(write_spec):
         "m.yaml:2:1: unknown top-level key 'layer'; did you mean 'layers'?",
         "m.yaml:4:12: layer 1 'dense' (Dense): argument 'units' must be an integer >= 1, got integer 0",
         "m.yaml:5:5: layer 1 'dense' (Dense): unknown argument 'activaton'; did you mean 'activation'?",
-        "m.yaml:6:11: layer 2: unknown layer type 'Dropot'; did you mean 'Dropout'?",
+        "m.yaml:6:11: layer 2: unknown layer type 'Dropot'; did you mean 'Dropout'?" + PLUGIN_HINT,
         "m.yaml:7:27: layer 3 'dropout' (Dropout): argument 'rate' must be a number >= 0 and <= 1, got integer 2",
     ]
 

@@ -1,4 +1,24 @@
-"""Built-in layers, one family per module; importing this registers them."""
+"""Built-in layers, one family per module; importing this registers them.
 
-from .base import Layer, Weight  # noqa: F401
-from . import core, reshaping, conv, pooling, normalization, embedding, recurrent  # noqa: F401  (registration)
+Every built-in layer class is available here, as in ``keras.layers``:
+``layerspec.layers.Dense(10, activation="relu")``.
+"""
+
+from .base import Layer, Weight
+from .conv import Conv1D, Conv2D
+from .core import Activation, Dense, Dropout
+from .embedding import Embedding
+from .normalization import BatchNormalization, LayerNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from .recurrent import GRU, LSTM, SimpleRNN
+from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D,
+                        UpSampling2D, ZeroPadding1D, ZeroPadding2D)
+
+__all__ = [
+    "Layer", "Weight", "Conv1D", "Conv2D", "Activation", "Dense", "Dropout", "Embedding", "BatchNormalization",
+    "LayerNormalization", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPooling1D", "MaxPooling2D", "GRU",
+    "LSTM", "SimpleRNN", "Cropping1D", "Cropping2D", "Flatten", "Permute", "RepeatVector", "Reshape",
+    "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
+]

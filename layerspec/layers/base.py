@@ -173,6 +173,12 @@ class Layer:
     #: What the layer's input holds: "float" or "int" (indices).
     input_kind = "float"
 
+    #: False for layers that only move or copy data (reshaping, padding,
+    #: dropout at inference): they cost no multiply-accumulates. A layer that
+    #: computes defines ``count_macs``; one that does neither (a user layer,
+    #: say) has an unknown cost rather than a wrong zero.
+    has_macs = True
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
@@ -277,8 +283,8 @@ class Layer:
         raise NotImplementedError
 
     def count_macs(self, input_shape: Shape) -> int | None:
-        """Multiply-accumulates per sample; ``None`` if a size is unknown."""
-        return 0
+        """Multiply-accumulates per sample; ``None`` if not known."""
+        return None if self.has_macs else 0
 
     # -- computing --------------------------------------------------------
     def call(self, inputs: np.ndarray) -> np.ndarray:

@@ -85,6 +85,8 @@ class Activation(Layer):
         any. Output shape: the same.
     """
 
+    has_macs = False
+
     def __init__(self, activation: ActivationName(), **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -111,6 +113,8 @@ class Dropout(Layer):
     Input shape:
         any. Output shape: the same.
     """
+
+    has_macs = False
 
     def __init__(self, rate: Number(min=0, max=1), noise_shape: Optional(IntList(min=1)) = None,
                  seed: Optional(Integer(min=0)) = None, **kwargs):

@@ -34,6 +34,8 @@ class Embedding(Layer):
         ``(batch, ..., output_dim)``.
     """
 
+    has_macs = False
+
     input_kind = "int"
 
     def __init__(self, input_dim: Integer(min=1), output_dim: Integer(min=1),

@@ -24,6 +24,8 @@ class Flatten(Layer):
         unknown if any size is unknown.
     """
 
+    has_macs = False
+
     def __init__(self, data_format: Optional(Choice("channels_last")) = None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format
@@ -45,6 +47,8 @@ class Reshape(Layer):
     Input shape:
         ``(batch, ...)``. Output shape: ``(batch, *target_shape)``.
     """
+
+    has_macs = False
 
     def __init__(self, target_shape: IntList(min=-1, description="a list of sizes (one may be -1)"), **kwargs):
         super().__init__(**kwargs)
@@ -91,6 +95,8 @@ class Permute(Layer):
         ``(batch, d1, ..., dn)``. Output shape: the axes reordered.
     """
 
+    has_macs = False
+
     def __init__(self, dims: IntList(min=1, description="a permutation of 1..n"), **kwargs):
         super().__init__(**kwargs)
         if sorted(dims) != list(range(1, len(dims) + 1)):
@@ -117,6 +123,8 @@ class RepeatVector(Layer):
     Args:
         n: how many times to repeat.
     """
+
+    has_macs = False
 
     def __init__(self, n: Integer(min=1), **kwargs):
         super().__init__(**kwargs)
@@ -274,6 +282,8 @@ def _repeat(inputs: np.ndarray, sizes: tuple) -> np.ndarray:
 class _Padding(Layer):
     """Shared by ZeroPadding1D/2D: pad spatial axes with zeros."""
 
+    has_macs = False
+
     layout = IMAGE_LAYOUT
     #: ``(before, after)`` per spatial axis; set by the subclass.
     amounts: tuple = ()
@@ -338,6 +348,8 @@ class ZeroPadding2D(_Padding):
 
 class _Cropping(Layer):
     """Shared by Cropping1D/2D: remove positions at both ends of spatial axes."""
+
+    has_macs = False
 
     layout = IMAGE_LAYOUT
     #: What messages call the positions along each spatial axis.
@@ -417,6 +429,8 @@ class Cropping2D(_Cropping):
 
 class _UpSampling(Layer):
     """Shared by UpSampling1D/2D: repeat each spatial position."""
+
+    has_macs = False
 
     layout = IMAGE_LAYOUT
     #: Repetitions per spatial axis; set by the subclass.
