@@ -155,6 +155,28 @@ def init(spec, output, seed, input_shape):
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@input_shape_option
+@click.option("--format", "output_format", type=click.Choice(["text", "github", "json"]), default="text",
+              show_default=True, help="text: PATH:LINE:COL lines; github: workflow annotations; json: a list.")
+@plugin_option
+def check(paths, input_shape, output_format):
+    """Validate specs (files, or directories of *.yaml/*.yml) for CI.
+
+    Every problem found is reported (all bad keys and arguments; shape
+    inference stops at the first layer that cannot be built), and each
+    spec is held to its `expect` block. Exit 0 when all pass, 1 otherwise.
+    """
+    from .checker import check_paths, render_github, render_json, render_text
+
+    reports = check_paths(paths, input_shape)
+    render = {"text": render_text, "github": render_github, "json": render_json}[output_format]
+    click.echo(render(reports))
+    if any(report.failed for report in reports):
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("names", nargs=-1)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @plugin_option

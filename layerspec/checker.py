@@ -1,0 +1,204 @@
+"""``layerspec check``: validate many specs and report every problem found.
+
+Each spec is read (every structural and argument problem at once), built
+(shape inference stops at the first layer that cannot be built) and held to
+its ``expect`` block. Problems are plain records — path, line, column,
+severity, code, message — so the CLI can print them as text, GitHub
+workflow commands or JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from .errors import LayerspecError, Position, flatten
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one file, as ``check`` reports it."""
+
+    path: str
+    line: int | None
+    col: int | None
+    severity: str
+    code: str
+    message: str
+
+    @classmethod
+    def from_error(cls, error: LayerspecError, path: str) -> "Problem":
+        position = error.position or Position(path)
+        return cls(position.path, position.line, position.col, "error", error.code, error.message)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SpecReport:
+    """What checking one spec found."""
+
+    path: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(problem.severity == "error" for problem in self.problems)
+
+
+def find_specs(paths) -> tuple[list[str], list[SpecReport]]:
+    """Spec files named by ``paths``, and reports for paths that hold none.
+
+    Files are taken as given, directories are searched for ``*.yaml`` and
+    ``*.yml``. A path that does not exist, or a directory without specs, is
+    a failed report: an empty selection is never a pass.
+    """
+    found, empty = [], []
+    for path in map(str, paths):
+        if os.path.isdir(path):
+            below = sorted(_walk_specs(path))
+            if below:
+                found.extend(below)
+            else:
+                empty.append(_path_report(path, "no *.yaml or *.yml files in this directory"))
+        elif os.path.exists(path):
+            found.append(path)
+        else:
+            empty.append(_path_report(path, "no such file or directory"))
+    return list(dict.fromkeys(found)), empty
+
+
+def _path_report(path: str, message: str) -> SpecReport:
+    return SpecReport(path, [Problem(path, None, None, "error", "no-specs", message)])
+
+
+def _walk_specs(directory: str):
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.endswith(SPEC_SUFFIXES):
+                yield os.path.normpath(os.path.join(root, name))
+
+
+def check_spec(path: str, input_shape: tuple | None = None) -> SpecReport:
+    """Read, build and hold one spec to its expectations."""
+    from .spec import build_model, read_spec
+
+    report = SpecReport(path)
+    try:
+        spec = read_spec(path)
+        summary = build_model(spec, input_shape).summary()
+    except LayerspecError as error:
+        report.problems.extend(Problem.from_error(single, path) for single in flatten(error))
+        return report
+    report.problems.extend(check_expectations(spec, summary))
+    return report
+
+
+def check_expectations(spec, summary: dict) -> list[Problem]:
+    """Compare the spec's ``expect`` block with the built model's summary."""
+    problems = []
+
+    def fail(key: str, code: str, message: str) -> None:
+        position = _expect_position(spec, key)
+        problems.append(Problem(position.path, position.line, position.col, "error", code, message))
+
+    expect = spec.expect
+    if "output_shape" in expect:
+        actual = list(summary["output_shape"][1:])
+        if actual != list(expect["output_shape"]):
+            fail("output_shape", "expect-mismatch",
+                 f"expected output_shape {_shape(expect['output_shape'])}, got {_shape(actual)}")
+    for key, actual_key in (("params", "total_params"), ("trainable_params", "trainable_params"),
+                            ("macs", "total_macs")):
+        if key not in expect:
+            continue
+        actual = summary[actual_key]
+        if actual is None:
+            fail(key, "expect-unknown", f"{key} cannot be checked: it depends on a size that is unknown (null)")
+        elif actual != expect[key]:
+            fail(key, "expect-mismatch", f"expected {key} {expect[key]:,}, got {actual:,} "
+                                         f"({actual - expect[key]:+,})")
+    if "max_params" in expect and summary["total_params"] > expect["max_params"]:
+        fail("max_params", "budget-exceeded", f"{summary['total_params']:,} parameters exceed the budget "
+                                              f"max_params {expect['max_params']:,}")
+    return problems
+
+
+def _expect_position(spec, key: str) -> Position:
+    from .yamlread import position_of
+
+    block = spec.source.get("expect") if spec.source is not None else None
+    if isinstance(block, dict) and key in block:
+        return position_of(block, key)
+    return spec.position_of("expect")
+
+
+def _shape(sizes) -> str:
+    return "[" + ", ".join("null" if size is None else str(size) for size in sizes) + "]"
+
+
+def check_paths(paths, input_shape: tuple | None = None) -> list[SpecReport]:
+    """Check every spec named by ``paths`` (see :func:`find_specs`)."""
+    files, empty = find_specs(paths)
+    return empty + [check_spec(path, input_shape) for path in files]
+
+
+# -- output formats ---------------------------------------------------------
+def tally(reports: list[SpecReport]) -> str:
+    """``3 specs checked, 1 failed, 2 errors`` (paths without specs count as failed)."""
+    specs = sum(not _is_path_report(report) for report in reports)
+    failed = sum(report.failed for report in reports)
+    errors = sum(len(report.problems) for report in reports)
+    return f"{_plural(specs, 'spec')} checked, {failed} failed, {_plural(errors, 'error')}"
+
+
+def _is_path_report(report: SpecReport) -> bool:
+    return any(problem.code == "no-specs" for problem in report.problems)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def render_text(reports: list[SpecReport]) -> str:
+    """``PATH:LINE:COL: error: MESSAGE [code]`` per problem, then the tally."""
+    lines = []
+    for report in reports:
+        for problem in report.problems:
+            where = problem.path if problem.line is None else f"{problem.path}:{problem.line}:{problem.col}"
+            lines.append(f"{where}: {problem.severity}: {problem.message} [{problem.code}]")
+    lines.append(tally(reports))
+    return "\n".join(lines)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(reports: list[SpecReport]) -> str:
+    """GitHub Actions workflow commands, so errors annotate the pull request's lines."""
+    lines = []
+    for report in reports:
+        for problem in report.problems:
+            properties = [f"file={_escape_property(problem.path)}"]
+            if problem.line is not None:
+                properties += [f"line={problem.line}", f"col={problem.col}"]
+            properties.append(f"title={_escape_property('layerspec ' + problem.code)}")
+            lines.append(f"::{problem.severity} {','.join(properties)}::{_escape_data(problem.message)}")
+    lines.append(tally(reports))
+    return "\n".join(lines)
+
+
+def render_json(reports: list[SpecReport]) -> str:
+    """A JSON list of ``{path, line, col, severity, code, message}``."""
+    import json
+
+    return json.dumps([problem.as_dict() for report in reports for problem in report.problems], indent=2)
