@@ -208,6 +208,31 @@ class Text(ArgumentKind):
         return {"type": "string", "minLength": 1}
 
 
+def any_case_pattern(text: str, skip: str = "") -> str:
+    """An ECMA-262 (and Python) regex for ``text`` in any letter case.
+
+    JSON Schema patterns have no case-insensitive flag, so each letter
+    becomes a class (``[sS][aA][mM][eE]``). ``skip``, one character, may
+    also appear any number of times anywhere (``"_"`` for layer type names).
+    """
+    gap = _escape_regex(skip) + "*" if skip else ""
+    parts = [gap]
+    for char in text:
+        lower, upper = char.lower(), char.upper()
+        if lower != upper and len(lower) == len(upper) == 1:
+            parts.append(f"[{lower}{upper}]")
+        else:
+            parts.append(_escape_regex(char))
+        parts.append(gap)
+    return "".join(parts)
+
+
+def _escape_regex(text: str) -> str:
+    # Only ECMA's syntax characters: with the `u` flag editors use, escaping
+    # any other character (even `-` or `_`) is a syntax error.
+    return "".join(f"\\{c}" if c in "^$\\.*+?()[]{}|/" else c for c in text)
+
+
 class Choice(ArgumentKind):
     """One of a few strings, matched ignoring case, returned in lower case."""
 
@@ -224,7 +249,10 @@ class Choice(ArgumentKind):
         return lowered
 
     def json_schema(self):
-        return {"type": "string", "enum": list(self.options)}
+        # The enum offers editors the spellings to complete; the pattern
+        # accepts every case variant, as ``convert`` does.
+        pattern = "^(?:" + "|".join(any_case_pattern(option) for option in self.options) + ")$"
+        return {"type": "string", "anyOf": [{"enum": list(self.options)}, {"pattern": pattern}]}
 
 
 class Optional(ArgumentKind):

@@ -177,6 +177,28 @@ def check(paths, input_shape, output_format):
 
 
 @main.command()
+@click.argument("old", type=click.Path(dir_okay=True))
+@click.argument("new", type=click.Path(dir_okay=True))
+@input_shape_option
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="markdown suits a pull-request comment.")
+@plugin_option
+def diff(old, new, input_shape, output_format):
+    """Show layer by layer how shapes and parameters changed from OLD to NEW.
+
+    Layers are aligned by name, then position. Exit 0 whether or not the
+    models differ (1 only if a spec cannot be built).
+    """
+    from .diff import diff_summaries, render_diff_json, render_diff_markdown, render_diff_text
+    from .spec import build_model, read_spec
+
+    old_summary = build_model(read_spec(old), input_shape).summary()
+    new_summary = build_model(read_spec(new), input_shape).summary()
+    render = {"text": render_diff_text, "markdown": render_diff_markdown, "json": render_diff_json}[output_format]
+    click.echo(render(diff_summaries(old_summary, new_summary)))
+
+
+@main.command()
 @click.argument("names", nargs=-1)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @plugin_option

@@ -140,3 +140,17 @@ def test_unreadable_yaml_is_reported_with_its_position(cli, tmp_path):
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0].startswith(f"{tmp_path / 'bad.yaml'}:2:7: error: invalid YAML:")
     assert result.stdout.splitlines()[0].endswith("[yaml-syntax]")
+
+
+def test_pre_commit_hook_runs_layerspec_check_on_spec_directories():
+    import re
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert (hook["id"], hook["entry"], hook["language"]) == ("layerspec-check", "layerspec check", "python")
+    files = re.compile(hook["files"])
+    assert [bool(files.search(path)) for path in ("specs/a.yaml", "ml/models/b.yml", ".github/workflows/ci.yaml")] == [
+        True, True, False]

@@ -37,7 +37,9 @@ class CudnnChoice(ArgumentKind):
                             argument=argument)
 
     def json_schema(self):
-        return {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto"]}]}
+        from ..arguments import Choice
+
+        return {"anyOf": [{"type": "boolean"}, Choice("auto").json_schema()]}  # 'auto' in any case, as check
 
 
 class UnitForgetBias(initializers.Initializer):
