@@ -199,6 +199,21 @@ def diff(old, new, input_shape, output_format):
 
 
 @main.command()
+@plugin_option
+def schema():
+    """Print the JSON Schema (draft 2020-12) of the spec format.
+
+    Generated from the layer registry (plugins included), for editors with
+    the YAML language server: save it and point `yaml.schemas` at it.
+    """
+    import json
+
+    from .schema import spec_schema
+
+    click.echo(json.dumps(spec_schema(), indent=2))
+
+
+@main.command()
 @click.argument("names", nargs=-1)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @plugin_option

@@ -271,3 +271,15 @@ def test_draft_7_tools_see_the_same_problems(schema, validator):
     draft7 = jsonschema.Draft7Validator(schema)
     for document, _ in BROKEN.values():
         assert problems(draft7, document) == problems(validator, document)
+
+
+def test_schema_command_prints_the_schema_with_plugins(cli, clean_registry):
+    from tests.conftest import REPO
+
+    result = cli("schema")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == spec_schema()
+    plugin = REPO / "examples" / "plugins" / "simple_dense.py"
+    with_plugin = json.loads(cli("schema", "--plugin", plugin).stdout)
+    assert "layer.SimpleDense" in with_plugin["$defs"]
+    assert "layer.SimpleDense" not in json.loads(result.stdout)["$defs"]

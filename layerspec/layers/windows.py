@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..arguments import ArgumentKind, describe_value
+from ..arguments import ArgumentKind, Choice, describe_value
 from ..errors import ArgumentError, ShapeError
 from .base import format_shape
 
@@ -38,7 +38,7 @@ class DataFormat(ArgumentKind):
                             argument=argument)
 
     def json_schema(self):
-        return {"anyOf": [{"type": "string", "enum": ["channels_last"]}, {"type": "null"}]}
+        return {"anyOf": [Choice("channels_last").json_schema(), {"type": "null"}]}
 
 
 def as_tuple(value, rank: int) -> tuple:
