@@ -497,3 +497,12 @@ def _unknown_name_message(name: str) -> str:
     if close:
         message += f"; did you mean {close[0]!r}?"
     return message
+
+
+def cost(function) -> int:
+    """Operations per element a FLOP count charges for ``function``.
+
+    A counting convention, not a measurement: every activation but
+    ``linear`` costs one operation per element.
+    """
+    return 0 if function is linear else 1

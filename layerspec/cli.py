@@ -71,6 +71,27 @@ def parse_shape(ctx, param, value):
     return tuple(sizes)
 
 
+def _parse_columns(ctx, param, value):
+    if value is None:
+        return None
+    from .summary import COLUMNS
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown or not names:
+        raise click.BadParameter(f"choose from {', '.join(COLUMNS)}; got {value!r}")
+    return tuple(names)
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; a pipe gets the full table."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
 input_shape_option = click.option(
     "--input-shape", callback=parse_shape, metavar="SIZES",
     help="Per-sample input shape, e.g. 28,28,1 (None for unknown); fills the spec's 'input'.")
@@ -102,15 +123,26 @@ def main():
 @plugin_option
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]), default="table",
               show_default=True, help="Output format.")
-def summary(spec, input_shape, output_format):
-    """Print each layer's output shape, parameters and MACs."""
+@click.option("--columns", callback=_parse_columns, metavar="NAMES",
+              help="Table columns, comma-separated, from: input_shape, output_shape, params, trainable, macs, "
+                   "activation_bytes (default: output_shape,params,macs).")
+@click.option("--width", type=click.IntRange(min=20), help="Fit the table to this many characters "
+              "(default: the terminal's width; unlimited when not a terminal).")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Also estimate the inference memory for a batch of this size.")
+def summary(spec, input_shape, output_format, columns, width, batch_size):
+    """Print each layer's output shape, parameters and costs."""
     from .spec import build_model, read_spec
-    from .summary import render_json, render_markdown, render_table
+    from .summary import DEFAULT_COLUMNS, render_json, render_markdown, render_table, summarize
 
-    model = build_model(read_spec(spec), input_shape)
-    data = model.summary()
-    render = {"table": render_table, "json": render_json, "markdown": render_markdown}[output_format]
-    click.echo(render(data))
+    data = summarize(build_model(read_spec(spec), input_shape), batch_size=batch_size)
+    columns = columns or DEFAULT_COLUMNS
+    if output_format == "json":
+        click.echo(render_json(data))
+    elif output_format == "markdown":
+        click.echo(render_markdown(data, columns))
+    else:
+        click.echo(render_table(data, columns, width or _terminal_width()))
 
 
 @main.command()

@@ -70,16 +70,20 @@ class Sequential:
         #: ``(input_shape, output_shape)`` per layer, batch axis first.
         self.shapes: list[tuple[tuple, tuple]] = []
         for layer in layers:
-            self.add(layer)
+            self._append(layer)
+        self._name_layers()  # once for all: naming per added layer would be quadratic
 
     def add(self, layer: Layer) -> None:
         """Append a layer, giving it a numbered name if it has none."""
+        self._append(layer)
+        self._name_layers()
+
+    def _append(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
             raise LayerspecError(f"Sequential takes layerspec.Layer objects, got {type(layer).__name__}")
         if self.built:
             raise LayerspecError("cannot add layers to a model that is already built")
         self.layers.append(layer)
-        self._name_layers()
 
     def _name_layers(self) -> None:
         names = auto_names((type(layer), layer._name if layer.has_explicit_name else None) for layer in self.layers)

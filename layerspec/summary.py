@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+from fractions import Fraction
 
+from .costs import PerStep, inference_memory, stack_costs, total
 from .layers.base import format_shape
+
+#: Columns ``--columns`` can choose, with their headers; the first column
+#: (layer name and type) is always shown.
+COLUMNS = {
+    "input_shape": "Input Shape",
+    "output_shape": "Output Shape",
+    "params": "Param #",
+    "trainable": "Trainable",
+    "macs": "MACs",
+    "activation_bytes": "Activations",
+}
+DEFAULT_COLUMNS = ("output_shape", "params", "macs")
+RIGHT_ALIGNED = {"params", "macs", "activation_bytes"}
+#: Keras's column widths, used while they fit.
+PREFERRED_WIDTHS = {"layer": 31, "input_shape": 22, "output_shape": 22, "params": 13, "trainable": 9, "macs": 13,
+                    "activation_bytes": 11}
+#: How narrow a shrinkable column may become before the table just overflows.
+MIN_SHRUNK_WIDTH = 8
 
 
 class Summary(dict):
@@ -23,126 +43,256 @@ class Summary(dict):
         return render_markdown(self)
 
 
-def _json_shape(shape) -> list:
-    return list(shape)
+# -- collecting -------------------------------------------------------------
+def summarize(model, batch_size: int | None = None) -> Summary:
+    """Shapes, parameters and costs of a built model, per sample.
 
-
-def summarize(model) -> Summary:
-    """Collect shapes, parameter counts and MACs of a built model."""
+    Args:
+        model: a :class:`layerspec.Sequential`; built here if needed.
+        batch_size: also estimate the inference memory for this batch size.
+    """
     from .registry import display_name
 
     model._require_built()
+    itemsize = 8 if model.dtype == "float64" else 4
+    costs = stack_costs(model)
     rows = []
-    for layer, (input_shape, output_shape) in zip(model.layers, model.shapes):
+    for layer, (input_shape, output_shape), cost in zip(model.layers, model.shapes, costs):
         trainable = sum(weight.size for weight in layer.trainable_weights)
         non_trainable = sum(weight.size for weight in layer.non_trainable_weights)
-        rows.append({
+        row = {
             "name": layer.name,
             "type": display_name(type(layer)),
-            "input_shape": _json_shape(input_shape),
-            "output_shape": _json_shape(output_shape),
+            "input_shape": list(input_shape),
+            "output_shape": list(output_shape),
             "params": trainable + non_trainable,
             "trainable_params": trainable,
             "non_trainable_params": non_trainable,
-            "macs": layer.count_macs(input_shape),
-            "weights": {weight.name: list(weight.shape) for weight in layer.weights},
-        })
-    total_trainable = sum(row["trainable_params"] for row in rows)
-    total_non_trainable = sum(row["non_trainable_params"] for row in rows)
-    macs = [row["macs"] for row in rows]
-    itemsize = 8 if model.dtype == "float64" else 4
-    return Summary({
+        }
+        _put_cost(row, "macs", cost.macs)
+        row["weights"] = {weight.name: list(weight.shape) for weight in layer.weights}
+        # Extensions of the contract follow its fields.
+        row["trainable"] = layer.trainable
+        _put_cost(row, "flops", cost.flops)
+        _put_cost(row, "activation_bytes", _times(cost.output_elements, itemsize))
+        rows.append(row)
+    summary = Summary({
         "name": model.name,
-        "input_shape": _json_shape(model.shapes[0][0]),
-        "output_shape": _json_shape(model.shapes[-1][1]),
+        "input_shape": list(model.shapes[0][0]),
+        "output_shape": list(model.shapes[-1][1]),
         "layers": rows,
-        "total_params": total_trainable + total_non_trainable,
-        "trainable_params": total_trainable,
-        "non_trainable_params": total_non_trainable,
-        "total_macs": None if None in macs else sum(macs),
-        "params_bytes": (total_trainable + total_non_trainable) * itemsize,
-        "dtype": model.dtype,
+        "total_params": sum(row["params"] for row in rows),
+        "trainable_params": sum(row["trainable_params"] for row in rows),
+        "non_trainable_params": sum(row["non_trainable_params"] for row in rows),
     })
+    _put_cost(summary, "total_macs", total(cost.macs for cost in costs))
+    summary["params_bytes"] = summary["total_params"] * itemsize
+    summary["dtype"] = model.dtype
+    _put_cost(summary, "total_flops", total(cost.flops for cost in costs))
+    _put_cost(summary, "activation_bytes", total(_times(cost.output_elements, itemsize) for cost in costs))
+    if batch_size is not None:
+        input_bytes = _times(_input_elements(model), itemsize)
+        per_layer = [input_bytes] + [_times(cost.output_elements, itemsize) for cost in costs]
+        summary["batch_size"] = batch_size
+        summary["inference_memory_bytes"] = inference_memory(summary["params_bytes"], per_layer, batch_size)
+    return summary
 
 
-_FLAT_LIST = re.compile(r"\[\s+([^\[\]{}]*?)\s+\]")
+def _input_elements(model):
+    import math
+
+    sizes = model.input_shape
+    return None if any(size is None for size in sizes) else math.prod(sizes)
 
 
+def _times(value, factor: int):
+    return None if value is None else value * factor
+
+
+def _number(value: Fraction):
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def _put_cost(target: dict, key: str, value) -> None:
+    """``key: int``; or ``key: null`` with ``key_per_step``/``key_constant``."""
+    if isinstance(value, PerStep):
+        target[key] = None
+        target[f"{key}_per_step"] = _number(value.per_step)
+        target[f"{key}_constant"] = _number(value.constant)
+    else:
+        target[key] = value
+
+
+def _cost_of(data: dict, key: str):
+    if data.get(key) is None and f"{key}_per_step" in data:
+        return PerStep(Fraction(data[f"{key}_per_step"]), Fraction(data[f"{key}_constant"]))
+    return data.get(key)
+
+
+# -- text helpers -----------------------------------------------------------
+def readable_size(num_bytes: float) -> str:
+    """Bytes in Keras's units (powers of 1024, labelled B, KB, MB...)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(num_bytes) / 1024 < 1:
+            return f"{num_bytes:.2f} {unit}"
+        num_bytes /= 1024
+    return f"{num_bytes:.2f} PB"
+
+
+def human(count) -> str:
+    """A count in decimal units: 1.34M, 12.35K, 2.10T (exact below 1,000)."""
+    for unit, scale in (("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(count) >= scale:
+            return f"{float(Fraction(count) / scale):.2f}{unit}"
+    return f"{float(count):g}" if isinstance(count, Fraction) and count.denominator != 1 else f"{int(count)}"
+
+
+def format_count(value) -> str:
+    """An exact count with separators; per-step costs in decimal units."""
+    if value is None:
+        return "?"
+    if isinstance(value, PerStep):
+        return f"{human(value.per_step)}/step"
+    return f"{value:,}"
+
+
+def format_bytes(value) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, PerStep):
+        return f"{readable_size(float(value.per_step))}/step"
+    return readable_size(value)
+
+
+def _cell(row: dict, column: str) -> str:
+    if column in ("input_shape", "output_shape"):
+        return format_shape(row[column])
+    if column == "params":
+        return f"{row['params']:,}"
+    if column == "trainable":
+        return "-" if not row["weights"] else ("Y" if row["trainable"] else "N")
+    if column == "macs":
+        return format_count(_cost_of(row, "macs"))
+    return format_bytes(_cost_of(row, "activation_bytes"))
+
+
+def _footer(summary: dict) -> list[str]:
+    itemsize = 8 if summary.get("dtype") == "float64" else 4
+    lines = [f"{label}: {summary[key]:,} ({readable_size(summary[key] * itemsize)})"
+             for label, key in (("Total params", "total_params"), ("Trainable params", "trainable_params"),
+                                ("Non-trainable params", "non_trainable_params"))]
+    for label, key in (("Total MACs", "total_macs"), ("Total FLOPs", "total_flops")):
+        lines.append(f"{label}: {_total_text(_cost_of(summary, key))}")
+    lines.append(f"Activations: {_bytes_total_text(_cost_of(summary, 'activation_bytes'))}")
+    if "batch_size" in summary:
+        memory = summary["inference_memory_bytes"]
+        estimate = "unknown (a size is unknown)" if memory is None else readable_size(memory)
+        lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate} "
+                     "(parameters + the largest two consecutive activations)")
+    return lines
+
+
+def _total_text(value) -> str:
+    if value is None:
+        return "? (a layer's cost is not known)"
+    if isinstance(value, PerStep):
+        return f"{human(value.per_step)} per step of the unknown size{_constant_text(value.constant)}, per sample"
+    return f"{value:,} ({human(value)}) per sample"
+
+
+def _constant_text(constant: Fraction) -> str:
+    if constant == 0:
+        return ""
+    return f" {'+' if constant > 0 else '-'} {human(abs(constant))}"
+
+
+def _bytes_total_text(value) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, PerStep):
+        constant = "" if value.constant == 0 else (
+            f" {'+' if value.constant > 0 else '-'} {readable_size(float(abs(value.constant)))}")
+        return f"{readable_size(float(value.per_step))} per step of the unknown size{constant}, per sample"
+    return f"{readable_size(value)} per sample"
+
+
+# -- rendering --------------------------------------------------------------
 def render_json(summary: dict) -> str:
     """The summary as indented JSON, with shapes kept on one line."""
     text = json.dumps(summary, indent=2)
     return _FLAT_LIST.sub(lambda match: "[" + re.sub(r"\s*\n\s*", " ", match.group(1)) + "]", text)
 
 
-def readable_size(num_bytes: float) -> str:
-    """Bytes in Keras's units (powers of 1024, labelled B, KB, MB...)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if num_bytes / 1024 < 1:
-            return f"{num_bytes:.2f} {unit}"
-        num_bytes /= 1024
-    return f"{num_bytes:.2f} PB"
+_FLAT_LIST = re.compile(r"\[\s+([^\[\]{}]*?)\s+\]")
 
 
-def _count(value) -> str:
-    return "?" if value is None else f"{value:,}"
+def _fit_widths(columns: list[str], cells: list[list[str]], headers: list[str], max_width: int | None) -> list[int]:
+    """Column widths: Keras's where they fit, shrunk to ``max_width`` if given."""
+    natural = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
+    preferred = [max(width, PREFERRED_WIDTHS[column]) for width, column in zip(natural, columns)]
+    if max_width is None or _table_width(preferred) <= max_width:
+        return preferred
+    widths = list(natural)
+    shrinkable = [i for i, column in enumerate(columns) if column in ("layer", "input_shape", "output_shape")]
+    while _table_width(widths) > max_width:
+        widest = max(shrinkable, key=lambda i: widths[i])
+        if widths[widest] <= MIN_SHRUNK_WIDTH:
+            break  # cannot shrink further without losing the table: let it overflow
+        widths[widest] -= 1
+    return widths
 
 
-def _table_rows(summary: dict) -> list[list[str]]:
-    return [[f"{row['name']} ({row['type']})", format_shape(row["output_shape"]), _count(row["params"]),
-             _count(row["macs"])] for row in summary["layers"]]
+def _table_width(widths: list[int]) -> int:
+    return sum(widths) + 3 * len(widths) + 1
 
 
-HEADERS = ["Layer (type)", "Output Shape", "Param #", "MACs"]
-RIGHT_ALIGNED = {2, 3}
-MIN_WIDTHS = [31, 22, 13, 13]  # Keras's column widths
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def _footer(summary: dict) -> list[str]:
-    itemsize = summary["params_bytes"] // summary["total_params"] if summary["total_params"] else 4
-    lines = []
-    for label, key in (("Total params", "total_params"), ("Trainable params", "trainable_params"),
-                       ("Non-trainable params", "non_trainable_params")):
-        count = summary[key]
-        lines.append(f"{label}: {count:,} ({readable_size(count * itemsize)})")
-    lines.append(f"Total MACs: {_count(summary['total_macs'])} per sample")
-    return lines
+def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None = None) -> str:
+    """Keras 3's summary layout, with chosen columns, fitted to ``max_width``.
 
-
-def render_table(summary: dict) -> str:
-    """Keras 3's summary layout, with a MACs column."""
-    rows = _table_rows(summary)
-    widths = [max([minimum, len(header)] + [len(row[i]) for row in rows])
-              for i, (header, minimum) in enumerate(zip(HEADERS, MIN_WIDTHS))]
+    A cell too long for a shrunk column is cut with "…": a row never wraps.
+    """
+    columns = ["layer"] + list(columns)
+    headers = ["Layer (type)"] + [COLUMNS[column] for column in columns[1:]]
+    cells = [[f"{row['name']} ({row['type']})"] + [_cell(row, column) for column in columns[1:]]
+             for row in summary["layers"]]
+    widths = _fit_widths(columns, cells, headers, max_width)
 
     def line(left, fill, middle, right):
         return left + middle.join(fill * (width + 2) for width in widths) + right
 
-    def cells(values, edge):
-        padded = [value.rjust(width) if i in RIGHT_ALIGNED else value.ljust(width)
-                  for i, (value, width) in enumerate(zip(values, widths))]
+    def row_text(values, edge):
+        padded = [_clip(value, width).rjust(width) if column in RIGHT_ALIGNED else _clip(value, width).ljust(width)
+                  for value, width, column in zip(values, widths, columns)]
         return edge + edge.join(f" {cell} " for cell in padded) + edge
 
-    out = [f'Model: "{summary["name"]}"', line("┏", "━", "┳", "┓"), cells(HEADERS, "┃"),
+    out = [f'Model: "{summary["name"]}"', line("┏", "━", "┳", "┓"), row_text(headers, "┃"),
            line("┡", "━", "╇", "┩")]
-    for index, row in enumerate(rows):
+    for index, values in enumerate(cells):
         if index:
             out.append(line("├", "─", "┼", "┤"))
-        out.append(cells(row, "│"))
+        out.append(row_text(values, "│"))
     out.append(line("└", "─", "┴", "┘"))
     out.extend(" " + text for text in _footer(summary))
     return "\n".join(out)
 
 
-def render_markdown(summary: dict) -> str:
+def render_markdown(summary: dict, columns=DEFAULT_COLUMNS) -> str:
     """A GitHub-flavoured Markdown table with the same content."""
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    out = [f"**Model: `{summary['name']}`**", "",
-           "| " + " | ".join(HEADERS) + " |",
-           "| " + " | ".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + " |"]
-    for row in _table_rows(summary):
-        cells = [f"`{escape(cell)}`" if i < 2 else cell for i, cell in enumerate(row)]
+    headers = ["Layer (type)"] + [COLUMNS[column] for column in columns]
+    align = ["---"] + ["---:" if column in RIGHT_ALIGNED else "---" for column in columns]
+    out = [f"**Model: `{summary['name']}`**", "", "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    for row in summary["layers"]:
+        cells = [f"`{escape(row['name'])} ({row['type']})`"]
+        for column in columns:
+            text = escape(_cell(row, column))
+            cells.append(f"`{text}`" if column.endswith("shape") else text)
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     out.extend(f"- {text}" for text in _footer(summary))

@@ -40,10 +40,15 @@ def test_summary_json_contract(cli):
     data = json.loads(cli("summary", MLP, "--format", "json").stdout)
     assert data["name"] == "mnist_mlp"
     assert data["input_shape"] == [None, 784] and data["output_shape"] == [None, 10]
-    assert data["layers"][0] == {
+    contract = {
         "name": "dense", "type": "Dense", "input_shape": [None, 784], "output_shape": [None, 512],
         "params": 401920, "trainable_params": 401920, "non_trainable_params": 0, "macs": 401408,
         "weights": {"kernel": [784, 512], "bias": [512]}}
+    # The contract's fields, in its order, then extensions.
+    assert list(data["layers"][0])[:len(contract)] == list(contract)
+    assert {key: data["layers"][0][key] for key in contract} == contract
+    assert data["layers"][0]["flops"] == 2 * 401408 + 2 * 512  # bias and relu per output
+    assert data["layers"][0]["activation_bytes"] == 512 * 4
     assert (data["total_params"], data["trainable_params"], data["non_trainable_params"]) == (669706, 669706, 0)
     assert data["total_macs"] == 401408 + 262144 + 5120
     assert data["params_bytes"] == 669706 * 4

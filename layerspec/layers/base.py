@@ -24,6 +24,7 @@ from ..errors import ArgumentError, LayerspecError, ShapeError
 Shape = tuple  # a full shape, batch axis first; unknown sizes are None
 
 
+@functools.lru_cache(maxsize=None)
 def snake_case(class_name: str) -> str:
     """Keras's automatic layer name for a class: ``MaxPooling2D`` → ``max_pooling2d``."""
     words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
@@ -285,6 +286,16 @@ class Layer:
     def count_macs(self, input_shape: Shape) -> int | None:
         """Multiply-accumulates per sample; ``None`` if not known."""
         return None if self.has_macs else 0
+
+    def count_elementwise(self, input_shape: Shape) -> int | None:
+        """Elementwise operations per sample besides the MACs: bias adds,
+        activations (one each per element), divisions. Default: none."""
+        return 0
+
+    def count_flops(self, input_shape: Shape) -> int | None:
+        """Floating-point operations per sample: 2 × MACs + elementwise work."""
+        macs, elementwise = self.count_macs(input_shape), self.count_elementwise(input_shape)
+        return None if macs is None or elementwise is None else 2 * macs + elementwise
 
     # -- computing --------------------------------------------------------
     def call(self, inputs: np.ndarray) -> np.ndarray:

@@ -103,6 +103,10 @@ class _Conv(Layer):
         per_position = math.prod(self.kernel_size) * (input_shape[-1] // self.groups)
         return positions * self.filters * per_position
 
+    def count_elementwise(self, input_shape):
+        outputs = known_product(self.compute_output_shape(input_shape)[1:])
+        return None if outputs is None else outputs * (self.use_bias + activations.cost(self.activation))
+
     # -- computing --------------------------------------------------------
     def call(self, inputs):
         pads = [padding_amounts(n, k, s, d, self.padding)

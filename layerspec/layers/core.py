@@ -67,6 +67,10 @@ class Dense(Layer):
         positions = known_product(input_shape[1:-1])
         return None if positions is None else positions * input_shape[-1] * self.units
 
+    def count_elementwise(self, input_shape):
+        outputs = known_product(input_shape[1:-1])
+        return None if outputs is None else outputs * self.units * (self.use_bias + activations.cost(self.activation))
+
     def call(self, inputs):
         outputs = inputs @ self.kernel.value
         if self.bias is not None:
@@ -90,6 +94,10 @@ class Activation(Layer):
     def __init__(self, activation: ActivationName(), **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+
+    def count_elementwise(self, input_shape):
+        elements = known_product(input_shape[1:])
+        return None if elements is None else elements * activations.cost(self.activation)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -49,6 +49,12 @@ class _Pooling(Layer):
         outputs = known_product(self.compute_output_shape(input_shape)[1:])
         return None if outputs is None else outputs * math.prod(self.pool_size)
 
+    def count_flops(self, input_shape):
+        # A max or a sum is one operation per window cell, not a multiply-add;
+        # averaging adds one division per output.
+        cells, outputs = self.count_macs(input_shape), known_product(self.compute_output_shape(input_shape)[1:])
+        return None if cells is None else cells + (outputs if self.mode == "average" else 0)
+
     def call(self, inputs):
         spatial = inputs.shape[1:-1]
         pads = [padding_amounts(n, k, s, 1, self.padding) for n, k, s in zip(spatial, self.pool_size, self.strides)]
@@ -212,6 +218,11 @@ class _GlobalPooling(Layer):
     def count_macs(self, input_shape):
         # Every input cell is read once.
         return known_product(input_shape[1:])
+
+    def count_flops(self, input_shape):
+        # One max or add per input cell; averaging divides once per channel.
+        cells = self.count_macs(input_shape)
+        return None if cells is None else cells + (input_shape[-1] if self.mode == "average" else 0)
 
     def call(self, inputs):
         axes = tuple(range(1, 1 + self.rank))

@@ -149,6 +149,24 @@ class _Recurrent(Layer):
             return None
         return steps * self.gates * (features * self.units + self.units * self.units)
 
+    #: Elementwise operations per unit and step besides bias adds and
+    #: activations: LSTM's c = f*c + i*g and h = o*tanh(c), GRU's r*(...)
+    #: and h = z*h + (1-z)*h~.
+    state_update_ops = 0
+    #: Activations applied per unit and step (LSTM adds tanh(c)).
+    activations_per_step = 1
+
+    def count_elementwise(self, input_shape):
+        steps = input_shape[1]
+        if steps is None:
+            return None
+        bias_adds = self.gates * self.bias_rows() if self.use_bias else 0
+        return steps * self.units * (bias_adds + self.activations_per_step + self.state_update_ops)
+
+    def bias_rows(self) -> int:
+        """How many bias vectors each gate adds (GRU with reset_after: 2)."""
+        return 1
+
     # -- weights ----------------------------------------------------------
     def build(self, input_shape):
         features = self._features(input_shape)
@@ -309,6 +327,8 @@ class LSTM(_Recurrent):
     """
 
     gates = 4
+    activations_per_step = 5  # sigmoid i, f, o; tanh g and tanh(c)
+    state_update_ops = 4  # f*c, i*g, their sum, o*tanh(c)
 
     def __init__(self, units: Integer(min=1), activation: ActivationName() = "tanh",
                  recurrent_activation: ActivationName() = "sigmoid", use_bias: Boolean() = True,
@@ -402,6 +422,8 @@ class GRU(_Recurrent):
     """
 
     gates = 3
+    activations_per_step = 3  # sigmoid z, r; tanh h~
+    state_update_ops = 5  # r*(...), 1-z, (1-z)*h~, z*h, their sum
 
     def __init__(self, units: Integer(min=1), activation: ActivationName() = "tanh",
                  recurrent_activation: ActivationName() = "sigmoid", use_bias: Boolean() = True,
@@ -422,6 +444,9 @@ class GRU(_Recurrent):
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def bias_rows(self) -> int:
+        return 2 if self.reset_after else 1
 
     def _split_bias(self, dtype):
         if self.bias is None or not self.reset_after:
