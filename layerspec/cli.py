@@ -95,6 +95,26 @@ def _terminal_width() -> int | None:
 input_shape_option = click.option(
     "--input-shape", callback=parse_shape, metavar="SIZES",
     help="Per-sample input shape, e.g. 28,28,1 (None for unknown); fills the spec's 'input'.")
+class MemorySize(click.ParamType):
+    """A size in bytes: 1000000, 512K, 256M, 2G, 1.5GiB (K = 1024 bytes)."""
+
+    name = "size"
+    _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        import re
+
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)(?:i?[bB])?\s*", str(value))
+        if not match:
+            self.fail(f"expected a size like 512M or 2G, got {value!r}", param, ctx)
+        size = int(float(match.group(1)) * self._UNITS[match.group(2).lower()])
+        if size < 1:
+            self.fail(f"the size must be at least 1 byte, got {value!r}", param, ctx)
+        return size
+
+
 def _load_plugins(ctx, param, value):
     if value:
         from .plugins import load_plugins
@@ -151,23 +171,106 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
 @click.option("--weights", type=click.Path(dir_okay=True), help="Weights .npz (from 'layerspec init' or Keras).")
 @seed_option
 @click.option("-o", "--output", type=click.Path(dir_okay=True), help="Write the output to this .npy file.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per forward step (default: all).")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Rows per forward step (default: as many as --max-memory allows).")
+@click.option("--max-memory", type=MemorySize(), metavar="SIZE",
+              help="Memory budget for one batch's activations, e.g. 512M or 2G (default 256M); "
+                   "sets the default batch size.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Override the spec's dtype.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar on stderr (default: on a terminal, for runs of several batches).")
 @plugin_option
-def run(spec, input_path, weights, seed, output, batch_size, dtype):
-    """Run a forward pass on INPUT.npy."""
+def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, progress):
+    """Run a forward pass on INPUT.npy, streaming it in batches."""
     from .runner import run_model
 
     result = run_model(spec, input_path, weights=weights, seed=seed, output=output, batch_size=batch_size,
-                       dtype=dtype)
+                       dtype=dtype, max_memory=max_memory, progress=_progress_bar(progress))
     if output is None:
         import numpy as np
 
         click.echo(f"# output shape {result.shape}, dtype {result.dtype}")
         with np.printoptions(threshold=1000):
-            click.echo(str(result))
+            click.echo(str(result.output))
     else:
         click.echo(f"wrote {output}: shape {result.shape}, dtype {result.dtype}", err=True)
+
+
+#: Runs of fewer batches finish too soon for a progress bar to help.
+PROGRESS_MIN_BATCHES = 4
+
+
+def _progress_bar(wanted: bool | None):
+    """A factory for ``run_model``'s progress callback, or None."""
+
+    def start(rows: int, batches: int):
+        shown = wanted if wanted is not None else (sys.stderr.isatty() and batches >= PROGRESS_MIN_BATCHES)
+        if not shown:
+            return None
+        return _BarProgress(rows) if sys.stderr.isatty() else _LineProgress(rows)
+
+    return start
+
+
+class _RowProgress:
+    """Counts rows and their rate; subclasses show them."""
+
+    def __init__(self, rows: int):
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self.total = rows
+        self.done = 0
+
+    def rate(self) -> float:
+        elapsed = self._clock() - self._start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        self.show()
+
+    def show(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _BarProgress(_RowProgress):
+    """click's progress bar on a terminal: rows done, rows/s, time left."""
+
+    def __init__(self, rows: int):
+        super().__init__(rows)
+        self._bar = click.progressbar(length=rows, label="rows", file=sys.stderr, show_pos=True, show_eta=True,
+                                      item_show_func=lambda _: f"{self.rate():,.0f} rows/s" if self.done else "")
+        self._bar.__enter__()
+
+    def __call__(self, rows: int) -> None:
+        self.done += rows
+        self._bar.update(rows, current_item=self.done)
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+class _LineProgress(_RowProgress):
+    """Asked for without a terminal (a CI log): a line at most every second."""
+
+    def __init__(self, rows: int):
+        super().__init__(rows)
+        self._last = None
+
+    def show(self) -> None:
+        now = self._clock()
+        if self.done < self.total and self._last is not None and now - self._last < 1.0:
+            return
+        self._last = now
+        rate = self.rate()
+        left = f", {(self.total - self.done) / rate:.0f} s left" if rate and self.done < self.total else ""
+        click.echo(f"rows {self.done:,}/{self.total:,} ({100 * self.done // max(self.total, 1)}%), "
+                   f"{rate:,.0f} rows/s{left}", err=True)
 
 
 @main.command()

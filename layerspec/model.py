@@ -223,11 +223,12 @@ class Sequential:
         write_npz(path, self.get_weights())
 
     def _ensure_weights(self) -> None:
-        for _, weight in self.weight_items():
-            if weight.value is None:
-                # Like Keras: a model used before init gets fresh random weights.
-                self.init(seed=None)
-                return
+        for layer in self.layers:
+            for weight in layer._weights:
+                if weight.value is None:
+                    # Like Keras: a model used before init gets fresh random weights.
+                    self.init(seed=None)
+                    return
 
     # -- forward pass -----------------------------------------------------
     def __call__(self, inputs) -> np.ndarray:
@@ -248,18 +249,27 @@ class Sequential:
         inputs, single = self.as_batch(inputs)
         self._ensure_weights()
         rows = inputs.shape[0]
-        step = rows if not batch_size else batch_size
+        step = max(batch_size or rows, 1)
+        if out is None and 0 < rows <= step:
+            # One batch: its result is the output, with no copy into a buffer.
+            out = self._forward_rows(inputs, 0)
+            if on_batch is not None:
+                on_batch(rows)
+            return out[0] if single else out
         if out is None:
             out = np.empty((rows,) + self.concrete_output_shape(inputs.shape), dtype=self.dtype)
-        for start in range(0, rows, max(step, 1)):
-            batch = self._convert_batch(inputs[start:start + step])
-            try:
-                out[start:start + len(batch)] = self.forward(batch)
-            except IndexRangeError as error:
-                raise error.shifted(start) from None
+        for start in range(0, rows, step):
+            stop = min(start + step, rows)
+            out[start:stop] = self._forward_rows(inputs[start:stop], start)
             if on_batch is not None:
-                on_batch(len(batch))
+                on_batch(stop - start)
         return out[0] if single else out
+
+    def _forward_rows(self, rows: np.ndarray, offset: int) -> np.ndarray:
+        try:
+            return self.forward(self._convert_batch(rows))
+        except IndexRangeError as error:
+            raise error.shifted(offset) from None
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """One batch through every layer; no checks, no conversion."""

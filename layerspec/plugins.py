@@ -9,7 +9,6 @@ package that declares a ``layerspec.layers`` entry point.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import os
@@ -104,6 +103,8 @@ def _is_file(source: str) -> bool:
 
 
 def _import_file(path: str) -> None:
+    import hashlib
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     absolute = os.path.abspath(path)

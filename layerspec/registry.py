@@ -164,7 +164,9 @@ COMMON_ARGUMENTS = (
 
 def arguments_of(layer_class: type) -> dict[str, ArgumentInfo]:
     """The arguments a spec may give ``layer_class``, read from its signature."""
-    signature = inspect.signature(layer_class.__init__)
+    from .layers.base import evaluated_signature
+
+    signature = evaluated_signature(layer_class.__init__)
     arguments = {}
     takes_extra = False
     for parameter in list(signature.parameters.values())[1:]:

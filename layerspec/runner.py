@@ -1,20 +1,76 @@
-"""``layerspec run``: spec + input file (+ weights) → output, streamed in batches."""
+"""``layerspec run``: spec + input file (+ weights) → output, streamed in batches.
+
+The input is memory-mapped and read a batch at a time; with ``-o`` each
+batch's output goes straight into the output file (a temporary file in the
+target directory, renamed into place when complete). Peak memory is the
+weights plus a few batches' activations, whatever the input's size.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import DataError, LayerspecError
 from .spec import build_located, build_model, read_spec
 
+#: Memory for one batch's activations when --max-memory is not given.
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+#: More rows per batch than this gains no speed; fewer costs per-call overhead.
+MAX_AUTO_BATCH = 4096
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output (in memory, or None if written) and its shape."""
+
+    output: np.ndarray | None
+    shape: tuple
+    dtype: np.dtype
+    batch_size: int
+    rows: int
+
+
+def working_bytes_per_sample(model, sample_shape: tuple) -> int:
+    """The largest memory one sample needs inside any layer.
+
+    A layer holds its input and output at once, plus its own workspace (a
+    convolution's window matrix, a recurrent layer's projected steps).
+    """
+    from .model import infer_output_shape
+
+    itemsize = np.dtype(model.dtype).itemsize
+    shape, largest = (None,) + tuple(sample_shape), 0
+    for layer in model.layers:
+        output = infer_output_shape(layer, shape)
+        elements = math.prod(shape[1:]) + math.prod(output[1:]) + (layer.count_workspace(shape) or 0)
+        largest = max(largest, elements * itemsize)
+        shape = output
+    return max(largest, 1)
+
+
+def choose_batch_size(model, sample_shape: tuple, rows: int, max_memory: int | None = None) -> int:
+    """Rows per batch so that one batch's working memory fits the budget."""
+    budget = DEFAULT_MEMORY_BUDGET if max_memory is None else max_memory
+    per_sample = working_bytes_per_sample(model, sample_shape)
+    return int(max(1, min(budget // per_sample, MAX_AUTO_BATCH, max(rows, 1))))
+
 
 def run_model(spec_path: str, input_path: str, weights: str | None = None, seed: int = 0,
-              output: str | None = None, batch_size: int | None = None, dtype: str | None = None) -> np.ndarray:
+              output: str | None = None, batch_size: int | None = None, dtype: str | None = None,
+              max_memory: int | None = None, progress=None) -> RunResult:
     """Run the model of ``spec_path`` on the ``.npy`` at ``input_path``.
 
-    With ``output`` the result is written there batch by batch (atomically)
-    and returned as the written memory map's shape holder; without it the
-    result is returned in memory.
+    Args:
+        output: write the result there (atomically, batch by batch); without
+            it the result is returned in memory.
+        batch_size: rows per batch; chosen from ``max_memory`` if not given.
+        max_memory: the budget in bytes for one batch's activations.
+        progress: called as ``progress(total_rows, batch_count)``; returns a
+            callback taking the rows done per batch and a ``close()`` method,
+            or None for no progress display.
     """
     from .arrays import npy_writer, read_npy, same_file
 
@@ -37,19 +93,19 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
         batched, single = model.as_batch(data)
     except LayerspecError as error:
         raise DataError(f"{input_path}: {error.message}") from None
-    out_shape = (len(batched),) + model.concrete_output_shape(batched.shape)
-    if output is None:
-        result = model.predict(batched, batch_size=batch_size)
-        return result[0] if single else result
+    rows = len(batched)
+    sample_shape = tuple(batched.shape[1:])
+    batch_size = batch_size or choose_batch_size(model, sample_shape, rows, max_memory)
+    out_shape = (rows,) + model.concrete_output_shape(batched.shape)
     final_shape = out_shape[1:] if single else out_shape
-    with npy_writer(output, final_shape, model.dtype) as out:
-        model.predict(batched, batch_size=batch_size, out=out[np.newaxis] if single else out)
-    return _Written(final_shape, model.dtype)
-
-
-class _Written:
-    """What ``run_model`` returns for a file it wrote: its shape and dtype."""
-
-    def __init__(self, shape, dtype):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+    on_batch = progress(rows, math.ceil(rows / batch_size)) if progress and rows else None
+    try:
+        if output is None:
+            result = model.predict(batched, batch_size=batch_size, on_batch=on_batch)
+            return RunResult(result[0] if single else result, final_shape, np.dtype(model.dtype), batch_size, rows)
+        with npy_writer(output, final_shape, model.dtype) as out:
+            model.predict(batched, batch_size=batch_size, out=out[np.newaxis] if single else out, on_batch=on_batch)
+    finally:
+        if on_batch is not None:
+            on_batch.close()
+    return RunResult(None, final_shape, np.dtype(model.dtype), batch_size, rows)

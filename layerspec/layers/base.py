@@ -108,8 +108,12 @@ def evaluated_signature(function) -> inspect.Signature:
     """The signature with string annotations evaluated where possible.
 
     Modules written with ``from __future__ import annotations`` keep
-    annotations as strings; argument kinds must be real objects.
+    annotations as strings; argument kinds must be real objects. A checked
+    ``__init__`` caches its own.
     """
+    cached = getattr(function, "signature", None)
+    if callable(cached):
+        return cached()
     try:
         return inspect.signature(function, eval_str=True)
     except Exception:  # an annotation that cannot be evaluated: keep strings
@@ -124,15 +128,18 @@ def _checked_init(init):
     or a missing one becomes an :class:`ArgumentError` instead of a
     ``TypeError``.
     """
-    signature = evaluated_signature(init)
-    kinds = {
-        name: parameter.annotation
-        for name, parameter in signature.parameters.items()
-        if isinstance(parameter.annotation, ArgumentKind)
-    }
+
+    @functools.lru_cache(maxsize=None)
+    def signature_and_kinds():
+        # Evaluated on first use, not at import: start-up stays fast.
+        signature = evaluated_signature(init)
+        kinds = {name: parameter.annotation for name, parameter in signature.parameters.items()
+                 if isinstance(parameter.annotation, ArgumentKind)}
+        return signature, kinds
 
     @functools.wraps(init)
     def checked(self, *args, **kwargs):
+        signature, kinds = signature_and_kinds()
         try:
             bound = signature.bind(self, *args, **kwargs)
         except TypeError as error:
@@ -142,7 +149,7 @@ def _checked_init(init):
                 bound.arguments[name] = kind.check(bound.arguments[name], name)
         init(*bound.args, **bound.kwargs)
 
-    checked.__signature__ = signature
+    checked.signature = lambda: signature_and_kinds()[0]
     return checked
 
 
@@ -286,6 +293,12 @@ class Layer:
     def count_macs(self, input_shape: Shape) -> int | None:
         """Multiply-accumulates per sample; ``None`` if not known."""
         return None if self.has_macs else 0
+
+    def count_workspace(self, input_shape: Shape) -> int:
+        """Scratch elements per sample the forward pass needs beyond its input
+        and output (a convolution's window matrix, say). Guides ``run``'s
+        automatic batch size; default none."""
+        return 0
 
     def count_elementwise(self, input_shape: Shape) -> int | None:
         """Elementwise operations per sample besides the MACs: bias adds,

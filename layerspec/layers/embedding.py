@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arrays import convert_integers
 from ..arguments import Boolean, InitializerName, Integer
 from ..errors import ArgumentError, IndexRangeError
 from ..registry import register
@@ -58,6 +57,8 @@ class Embedding(Layer):
 
     def call(self, inputs):
         if inputs.dtype.kind != "i":
+            from ..arrays import convert_integers
+
             inputs = convert_integers(inputs, f"Embedding '{self.name}' input")
         self._check_indices(inputs)
         return np.take(self.embeddings.value, inputs, axis=0)
