@@ -32,7 +32,7 @@ from typing import BinaryIO, Iterator, Mapping
 import numpy as np
 from numpy.lib import format as npy_format
 
-from layerspec.errors import DataError, WeightsError
+from layerspec.errors import DataError, ValueAtIndexError, WeightsError
 
 try:  # numpy >= 2: the implementation (with the private helpers) moved here
     from numpy.lib import _format_impl as _npy_format_impl
@@ -554,8 +554,7 @@ def _convert_float_width(array: np.ndarray, target: np.dtype, source: str) -> np
         overflowed = np.isinf(result) & np.isfinite(array)
         if overflowed.any():
             index = _first_index(overflowed)
-            raise DataError(
-                f"{source}: value {array[index]} at index {index} is too large for {target}")
+            raise ValueAtIndexError(source, f"value {array[index]}", index, f" is too large for {target}")
     return result
 
 
@@ -570,9 +569,8 @@ def _check_exact_integers(array: np.ndarray, target: np.dtype, source: str) -> N
         inexact |= array < -limit
     if inexact.any():
         index = _first_index(inexact)
-        raise DataError(
-            f"{source}: integer {array[index]} at index {index} cannot be represented "
-            f"exactly as {target} (integers must be between -{limit} and {limit})")
+        raise ValueAtIndexError(source, f"integer {array[index]}", index, f" cannot be represented exactly as "
+                                f"{target} (integers must be between -{limit} and {limit})")
 
 
 def convert_integers(array: np.ndarray, source: str) -> np.ndarray:
@@ -609,7 +607,7 @@ def _check_integral(array: np.ndarray, source: str) -> None:
     fractional = ~np.isfinite(array) | (np.trunc(array) != array)
     if fractional.any():
         index = _first_index(fractional)
-        raise DataError(f"{source}: value {array[index]} at index {index} is not an integer")
+        raise ValueAtIndexError(source, f"value {array[index]}", index, " is not an integer")
     if float(np.finfo(array.dtype).max) >= _INT64_BOUND:  # float16 cannot even hold the bound
         _check_int64_range((array < -_INT64_BOUND) | (array >= _INT64_BOUND), array, source)
 
@@ -617,8 +615,7 @@ def _check_integral(array: np.ndarray, source: str) -> None:
 def _check_int64_range(outside: np.ndarray, array: np.ndarray, source: str) -> None:
     if outside.any():
         index = _first_index(outside)
-        raise DataError(
-            f"{source}: value {array[index]} at index {index} is outside the int64 range")
+        raise ValueAtIndexError(source, f"value {array[index]}", index, " is outside the int64 range")
 
 
 def check_finite(array: np.ndarray, source: str) -> None:
@@ -640,9 +637,8 @@ def check_finite(array: np.ndarray, source: str) -> None:
     if finite.all():
         return
     index = _first_index(~finite)
-    raise DataError(
-        f"{source}: non-finite value {array[index]} at index {index}; "
-        "pass --allow-nonfinite to accept it")
+    raise ValueAtIndexError(source, f"non-finite value {array[index]}", index,
+                            "; pass --allow-nonfinite to accept it")
 
 
 # --------------------------------------------------------------------------

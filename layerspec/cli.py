@@ -179,13 +179,15 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), help="Override the spec's dtype.")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on stderr (default: on a terminal, for runs of several batches).")
+@click.option("--allow-nonfinite", is_flag=True, help="Accept NaN and infinite values in the input and weights.")
 @plugin_option
-def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, progress):
+def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, progress, allow_nonfinite):
     """Run a forward pass on INPUT.npy, streaming it in batches."""
     from .runner import run_model
 
     result = run_model(spec, input_path, weights=weights, seed=seed, output=output, batch_size=batch_size,
-                       dtype=dtype, max_memory=max_memory, progress=_progress_bar(progress))
+                       dtype=dtype, max_memory=max_memory, progress=_progress_bar(progress),
+                       allow_nonfinite=allow_nonfinite)
     if output is None:
         import numpy as np
 

@@ -123,6 +123,22 @@ def flatten(error: LayerspecError) -> list[LayerspecError]:
     return list(error.errors) if isinstance(error, SpecErrors) else [error]
 
 
+class ValueAtIndexError(DataError):
+    """A bad value at an index of an input array (NaN, inexact, too large).
+
+    ``index`` counts from the start of the array checked; a model running in
+    batches uses :meth:`shifted` to report it within the whole input.
+    """
+
+    def __init__(self, source: str, problem: str, index: tuple, advice: str = ""):
+        self.source, self.problem, self.index, self.advice = source, problem, tuple(index), advice
+        super().__init__(f"{source}: {problem} at index {self.index}{advice}")
+
+    def shifted(self, rows: int) -> "ValueAtIndexError":
+        """The same error with the row moved down by ``rows``."""
+        return ValueAtIndexError(self.source, self.problem, (self.index[0] + rows,) + self.index[1:], self.advice)
+
+
 class IndexRangeError(DataError):
     """An integer index outside its table (an Embedding's vocabulary).
 

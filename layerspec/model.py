@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import DataError, IndexRangeError, LayerspecError, ShapeError, WeightsError
+from .errors import DataError, IndexRangeError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
 from .layers.base import Layer, format_shape, snake_case
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -67,6 +67,8 @@ class Sequential:
         self.dtype = _check_dtype(dtype)
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.built = False
+        #: Accept NaN and infinities in inputs (refused by default).
+        self.allow_nonfinite = False
         #: ``(input_shape, output_shape)`` per layer, batch axis first.
         self.shapes: list[tuple[tuple, tuple]] = []
         for layer in layers:
@@ -235,7 +237,7 @@ class Sequential:
         return self.predict(inputs)
 
     def predict(self, inputs, batch_size: int | None = None, out: np.ndarray | None = None,
-                on_batch=None) -> np.ndarray:
+                on_batch=None, source: str = "input") -> np.ndarray:
         """Run the forward pass, ``batch_size`` rows at a time.
 
         Args:
@@ -245,6 +247,12 @@ class Sequential:
             batch_size: rows per step; all at once by default.
             out: optional preallocated output (e.g. a memory-mapped file).
             on_batch: called with the number of rows after each batch.
+            source: how error messages name the inputs (a file name).
+
+        Raises:
+            DataError: for values that do not convert to the model's dtype,
+                or NaN/infinity unless ``allow_nonfinite`` is set, naming
+                the first bad index in the whole input.
         """
         inputs, single = self.as_batch(inputs)
         self._ensure_weights()
@@ -252,7 +260,7 @@ class Sequential:
         step = max(batch_size or rows, 1)
         if out is None and 0 < rows <= step:
             # One batch: its result is the output, with no copy into a buffer.
-            out = self._forward_rows(inputs, 0)
+            out = self._forward_rows(inputs, 0, source)
             if on_batch is not None:
                 on_batch(rows)
             return out[0] if single else out
@@ -260,15 +268,21 @@ class Sequential:
             out = np.empty((rows,) + self.concrete_output_shape(inputs.shape), dtype=self.dtype)
         for start in range(0, rows, step):
             stop = min(start + step, rows)
-            out[start:stop] = self._forward_rows(inputs[start:stop], start)
+            out[start:stop] = self._forward_rows(inputs[start:stop], start, source)
             if on_batch is not None:
                 on_batch(stop - start)
         return out[0] if single else out
 
-    def _forward_rows(self, rows: np.ndarray, offset: int) -> np.ndarray:
+    def _forward_rows(self, rows: np.ndarray, offset: int, source: str) -> np.ndarray:
         try:
-            return self.forward(self._convert_batch(rows))
-        except IndexRangeError as error:
+            batch = self._convert_batch(rows, source)
+            if not self.allow_nonfinite and batch.dtype.kind == "f":
+                from .arrays import check_finite
+
+                check_finite(batch, source)
+            return self.forward(batch)
+        except (IndexRangeError, ValueAtIndexError) as error:
+            # Errors name the row in the whole input, not in this batch.
             raise error.shifted(offset) from None
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
@@ -298,14 +312,14 @@ class Sequential:
                             .replace(", )", ")"))
         return inputs, False
 
-    def _convert_batch(self, batch: np.ndarray) -> np.ndarray:
+    def _convert_batch(self, batch: np.ndarray, source: str) -> np.ndarray:
         from .arrays import convert_floats, convert_integers
 
         if self.layers[0].input_kind == "int":
-            return convert_integers(batch, "input")
+            return convert_integers(batch, source)
         if batch.dtype == self.dtype and batch.flags.c_contiguous:
             return batch
-        return convert_floats(batch, np.dtype(self.dtype), "input")
+        return convert_floats(batch, np.dtype(self.dtype), source)
 
     def concrete_output_shape(self, input_shape: tuple) -> tuple:
         """Per-sample output shape for a concrete batch shape."""

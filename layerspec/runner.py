@@ -58,9 +58,34 @@ def choose_batch_size(model, sample_shape: tuple, rows: int, max_memory: int | N
     return int(max(1, min(budget // per_sample, MAX_AUTO_BATCH, max(rows, 1))))
 
 
+def check_weights_fit(model) -> None:
+    """Refuse, before allocating, weights larger than this machine's memory.
+
+    A spec can describe 10^12 parameters; summarising it is free, but
+    running it would fail deep inside NumPy (or be killed), so say why first.
+    """
+    needed = model.count_params() * np.dtype(model.dtype).itemsize
+    available = physical_memory()
+    if available is not None and needed > available:
+        from .summary import readable_size
+
+        raise DataError(f"the model's weights need {readable_size(needed)}, more than this machine's "
+                        f"{readable_size(available)} of memory; 'layerspec summary' can still describe it")
+
+
+def physical_memory() -> int | None:
+    """Total physical memory in bytes, where the system says."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def run_model(spec_path: str, input_path: str, weights: str | None = None, seed: int = 0,
               output: str | None = None, batch_size: int | None = None, dtype: str | None = None,
-              max_memory: int | None = None, progress=None) -> RunResult:
+              max_memory: int | None = None, progress=None, allow_nonfinite: bool = False) -> RunResult:
     """Run the model of ``spec_path`` on the ``.npy`` at ``input_path``.
 
     Args:
@@ -71,6 +96,7 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
         progress: called as ``progress(total_rows, batch_count)``; returns a
             callback taking the rows done per batch and a ``close()`` method,
             or None for no progress display.
+        allow_nonfinite: accept NaN and infinities in the input and weights.
     """
     from .arrays import npy_writer, read_npy, same_file
 
@@ -85,8 +111,10 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
         if data.ndim < 1:
             raise DataError(f"{input_path}: expected a batch of samples, got a 0-d array")
         build_located(model, spec, tuple(data.shape[1:]))
+    check_weights_fit(model)
+    model.allow_nonfinite = allow_nonfinite
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights, allow_nonfinite=allow_nonfinite)
     else:
         model.init(seed=seed)
     try:
@@ -101,10 +129,11 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
     on_batch = progress(rows, math.ceil(rows / batch_size)) if progress and rows else None
     try:
         if output is None:
-            result = model.predict(batched, batch_size=batch_size, on_batch=on_batch)
+            result = model.predict(batched, batch_size=batch_size, on_batch=on_batch, source=input_path)
             return RunResult(result[0] if single else result, final_shape, np.dtype(model.dtype), batch_size, rows)
         with npy_writer(output, final_shape, model.dtype) as out:
-            model.predict(batched, batch_size=batch_size, out=out[np.newaxis] if single else out, on_batch=on_batch)
+            model.predict(batched, batch_size=batch_size, out=out[np.newaxis] if single else out, on_batch=on_batch,
+                          source=input_path)
     finally:
         if on_batch is not None:
             on_batch.close()
