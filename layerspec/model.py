@@ -280,7 +280,10 @@ class Sequential:
                 from .arrays import check_finite
 
                 check_finite(batch, source)
-            return self.forward(batch)
+            # Overflow to inf (or NaN flowing through, when allowed) is the
+            # result, as in Keras; NumPy's warnings about it are noise.
+            with np.errstate(all="ignore"):
+                return self.forward(batch)
         except (IndexRangeError, ValueAtIndexError) as error:
             # Errors name the row in the whole input, not in this batch.
             raise error.shifted(offset) from None
