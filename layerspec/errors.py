@@ -124,7 +124,8 @@ def flatten(error: LayerspecError) -> list[LayerspecError]:
 
 
 class ValueAtIndexError(DataError):
-    """A bad value at an index of an input array (NaN, inexact, too large).
+    """A bad value at an index of an input array (NaN, inexact, too large,
+    an Embedding index outside its vocabulary).
 
     ``index`` counts from the start of the array checked; a model running in
     batches uses :meth:`shifted` to report it within the whole input.
@@ -137,22 +138,3 @@ class ValueAtIndexError(DataError):
     def shifted(self, rows: int) -> "ValueAtIndexError":
         """The same error with the row moved down by ``rows``."""
         return ValueAtIndexError(self.source, self.problem, (self.index[0] + rows,) + self.index[1:], self.advice)
-
-
-class IndexRangeError(DataError):
-    """An integer index outside its table (an Embedding's vocabulary).
-
-    ``position`` is where in the batch the value sits; a model running in
-    batches uses :meth:`shifted` to report it within the whole input.
-    """
-
-    code = "index-out-of-range"
-
-    def __init__(self, layer_name: str, value: int, index: tuple, limit: int):
-        self.layer_name, self.value, self.index, self.limit = layer_name, value, tuple(index), limit
-        super().__init__(f"Embedding '{layer_name}': index {value} at position {self.index} "
-                         f"is outside [0, {limit})")
-
-    def shifted(self, rows: int) -> "IndexRangeError":
-        """The same error with the batch position moved down by ``rows``."""
-        return IndexRangeError(self.layer_name, self.value, (self.index[0] + rows,) + self.index[1:], self.limit)

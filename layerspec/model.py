@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import DataError, IndexRangeError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
+from .errors import DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
 from .layers.base import Layer, format_shape, snake_case
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -284,7 +284,7 @@ class Sequential:
             # result, as in Keras; NumPy's warnings about it are noise.
             with np.errstate(all="ignore"):
                 return self.forward(batch)
-        except (IndexRangeError, ValueAtIndexError) as error:
+        except ValueAtIndexError as error:
             # Errors name the row in the whole input, not in this batch.
             raise error.shifted(offset) from None
 

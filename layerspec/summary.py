@@ -132,16 +132,16 @@ def _cost_of(data: dict, key: str):
 # -- text helpers -----------------------------------------------------------
 def readable_size(num_bytes: float) -> str:
     """Bytes in Keras's units (powers of 1024, labelled B, KB, MB...)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if abs(num_bytes) / 1024 < 1:
             return f"{num_bytes:.2f} {unit}"
         num_bytes /= 1024
-    return f"{num_bytes:.2f} PB"
+    return f"{num_bytes:.2f} EB"
 
 
 def human(count) -> str:
     """A count in decimal units: 1.34M, 12.35K, 2.10T (exact below 1,000)."""
-    for unit, scale in (("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+    for unit, scale in (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(count) >= scale:
             return f"{float(Fraction(count) / scale):.2f}{unit}"
     return f"{float(count):g}" if isinstance(count, Fraction) and count.denominator != 1 else f"{int(count)}"
@@ -196,24 +196,22 @@ def _total_text(value) -> str:
     if value is None:
         return "? (a layer's cost is not known)"
     if isinstance(value, PerStep):
-        return f"{human(value.per_step)} per step of the unknown size{_constant_text(value.constant)}, per sample"
+        return _per_step_text(value, human)
     return f"{value:,} ({human(value)}) per sample"
-
-
-def _constant_text(constant: Fraction) -> str:
-    if constant == 0:
-        return ""
-    return f" {'+' if constant > 0 else '-'} {human(abs(constant))}"
 
 
 def _bytes_total_text(value) -> str:
     if value is None:
         return "?"
     if isinstance(value, PerStep):
-        constant = "" if value.constant == 0 else (
-            f" {'+' if value.constant > 0 else '-'} {readable_size(float(abs(value.constant)))}")
-        return f"{readable_size(float(value.per_step))} per step of the unknown size{constant}, per sample"
+        return _per_step_text(value, lambda size: readable_size(float(size)))
     return f"{readable_size(value)} per sample"
+
+
+def _per_step_text(value: PerStep, show) -> str:
+    """``12.35K per step of the unknown size + 64, per sample``."""
+    constant = "" if value.constant == 0 else f" {'+' if value.constant > 0 else '-'} {show(abs(value.constant))}"
+    return f"{show(value.per_step)} per step of the unknown size{constant}, per sample"
 
 
 # -- rendering --------------------------------------------------------------

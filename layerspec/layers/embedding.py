@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import Boolean, InitializerName, Integer
-from ..errors import ArgumentError, IndexRangeError
+from ..errors import ArgumentError, ValueAtIndexError
 from ..registry import register
 from .base import Layer
 
@@ -69,4 +69,5 @@ class Embedding(Layer):
             return
         outside = (indices < 0) | (indices >= self.input_dim)
         position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), indices.shape))
-        raise IndexRangeError(self.name, int(indices[position]), position, self.input_dim)
+        raise ValueAtIndexError(f"Embedding '{self.name}'", f"index {int(indices[position])}", position,
+                                f" is outside [0, {self.input_dim})")

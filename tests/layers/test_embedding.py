@@ -66,7 +66,7 @@ def test_index_out_of_range_names_the_index_and_its_position(value, position):
     indices[4, 19] = value  # a later offender: the first one is reported
     with pytest.raises(DataError) as caught:
         layer(indices)
-    assert caught.value.message == f"Embedding 'embedding': index {value} at position {position} is outside [0, 1000)"
+    assert caught.value.message == f"Embedding 'embedding': index {value} at index {position} is outside [0, 1000)"
     assert caught.value.index == position
 
 
@@ -142,7 +142,7 @@ def test_embedding_model_refuses_bad_indices():
     assert caught.value.message == "input: value 1.5 at index (1, 4) is not an integer"
     with pytest.raises(DataError) as caught:
         model.predict(np.array([[0, 1, 2, 3, 4], [0, 1, 50, 3, 4]]))
-    assert caught.value.message == "Embedding 'embedding': index 50 at position (1, 2) is outside [0, 50)"
+    assert caught.value.message == "Embedding 'embedding': index 50 at index (1, 2) is outside [0, 50)"
 
 
 def test_spec_points_at_mask_zero():
@@ -160,11 +160,11 @@ layers:
 
 
 def test_index_error_position_counts_rows_across_batches():
-    from layerspec.errors import IndexRangeError
+    from layerspec.errors import ValueAtIndexError
 
     model = layerspec.loads("input: [4]\nlayers:\n  - {type: Embedding, input_dim: 10, output_dim: 2}\n").init(0)
     ids = np.zeros((7, 4), np.int64)
     ids[5, 2] = 10
-    with pytest.raises(IndexRangeError) as caught:
+    with pytest.raises(ValueAtIndexError) as caught:
         model.predict(ids, batch_size=2)
-    assert caught.value.message == "Embedding 'embedding': index 10 at position (5, 2) is outside [0, 10)"
+    assert caught.value.message == "Embedding 'embedding': index 10 at index (5, 2) is outside [0, 10)"
