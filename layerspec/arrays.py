@@ -604,7 +604,8 @@ def convert_integers(array: np.ndarray, source: str) -> np.ndarray:
 
 def _check_integral(array: np.ndarray, source: str) -> None:
     """Refuse float values that are not integers that fit in int64."""
-    fractional = ~np.isfinite(array) | (np.trunc(array) != array)
+    with np.errstate(invalid="ignore"):  # NaN and inf are reported below, not warned about
+        fractional = ~np.isfinite(array) | (np.trunc(array) != array)
     if fractional.any():
         index = _first_index(fractional)
         raise ValueAtIndexError(source, f"value {array[index]}", index, " is not an integer")

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .errors import LayerspecError
+
 #: Sizes at which costs are evaluated for an unknown input size: divisible
 #: by every stride, pool size and dilation up to 10 (and many beyond), so
 #: floor and ceil in shape rules are exact and costs are affine there.
@@ -75,15 +77,21 @@ def stack_costs(model) -> list[LayerCost]:
 
     unknown = [axis for axis, size in enumerate(model.input_shape) if size is None]
     if len(unknown) == 1 and all(_has_shape_rule(layer) for layer in model.layers):
-        axis = unknown[0]
-        runs = []
-        for size in PROBE_SIZES:
-            shape = list(model.input_shape)
-            shape[axis] = size
-            runs.append(_concrete_costs(model.layers, (None,) + tuple(shape), infer_output_shape))
-        return [_combine(first, second) for first, second in zip(*runs)]
+        try:
+            return _per_step_costs(model, unknown[0], infer_output_shape)
+        except LayerspecError:
+            pass  # some layer cannot take those sizes (a Reshape to a fixed size): costs stay unknown
     return [LayerCost(layer.count_macs(inp), layer.count_flops(inp), _elements(out))
             for layer, (inp, out) in zip(model.layers, model.shapes)]
+
+
+def _per_step_costs(model, axis: int, infer) -> list[LayerCost]:
+    runs = []
+    for size in PROBE_SIZES:
+        shape = list(model.input_shape)
+        shape[axis] = size
+        runs.append(_concrete_costs(model.layers, (None,) + tuple(shape), infer))
+    return [_combine(first, second) for first, second in zip(*runs)]
 
 
 def _has_shape_rule(layer) -> bool:

@@ -258,6 +258,7 @@ class Sequential:
         self._ensure_weights()
         rows = inputs.shape[0]
         step = max(batch_size or rows, 1)
+        output_shape = self.runtime_output_shape(inputs.shape, source)
         if out is None and 0 < rows <= step:
             # One batch: its result is the output, with no copy into a buffer.
             out = self._forward_rows(inputs, 0, source)
@@ -265,7 +266,7 @@ class Sequential:
                 on_batch(rows)
             return out[0] if single else out
         if out is None:
-            out = np.empty((rows,) + self.concrete_output_shape(inputs.shape), dtype=self.dtype)
+            out = np.empty((rows,) + output_shape, dtype=self.dtype)
         for start in range(0, rows, step):
             stop = min(start + step, rows)
             out[start:stop] = self._forward_rows(inputs[start:stop], start, source)
@@ -287,6 +288,18 @@ class Sequential:
         except ValueAtIndexError as error:
             # Errors name the row in the whole input, not in this batch.
             raise error.shifted(offset) from None
+        except LayerspecError:
+            raise
+        except Exception as error:  # a user layer's call failing its own way
+            raise DataError(f"{source}: the forward pass failed on a batch of shape {tuple(rows.shape)}: "
+                            f"{type(error).__name__}: {error}") from error
+
+    def runtime_output_shape(self, input_shape: tuple, source: str) -> tuple:
+        """:meth:`concrete_output_shape`, a misfit reported as a DataError about ``source``."""
+        try:
+            return self.concrete_output_shape(input_shape)
+        except ShapeError as error:
+            raise DataError(f"{source}: {error.message}") from None
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """One batch through every layer; no checks, no conversion."""
@@ -325,14 +338,21 @@ class Sequential:
         return convert_floats(batch, np.dtype(self.dtype), source)
 
     def concrete_output_shape(self, input_shape: tuple) -> tuple:
-        """Per-sample output shape for a concrete batch shape."""
-        shape = (input_shape[0],) + tuple(input_shape[1:])
-        if all(size is not None for size in self.output_shape[1:]) and all(
-                size is not None for size in self.input_shape):
+        """Per-sample output shape for a concrete batch shape.
+
+        Raises:
+            ShapeError: naming the layer, when a size that was unknown at
+                build time turns out not to fit (a Reshape that does not
+                divide, a kernel longer than the sequence).
+        """
+        shape = (None,) + tuple(input_shape[1:])
+        if None not in self.input_shape:
             return tuple(self.output_shape[1:])
-        # Unknown sizes: compute the output shape for this concrete input.
-        for layer in self.layers:
-            shape = infer_output_shape(layer, shape)
+        for index, layer in enumerate(self.layers):
+            try:
+                shape = infer_output_shape(layer, shape)
+            except LayerspecError as error:
+                raise ShapeError(f"{layer_label(index, layer)}: {error.message}", layer_index=index) from None
         return tuple(shape[1:])
 
     # -- reporting --------------------------------------------------------

@@ -124,7 +124,7 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
     rows = len(batched)
     sample_shape = tuple(batched.shape[1:])
     batch_size = batch_size or choose_batch_size(model, sample_shape, rows, max_memory)
-    out_shape = (rows,) + model.concrete_output_shape(batched.shape)
+    out_shape = (rows,) + model.runtime_output_shape(batched.shape, input_path)
     final_shape = out_shape[1:] if single else out_shape
     on_batch = progress(rows, math.ceil(rows / batch_size)) if progress and rows else None
     try:
