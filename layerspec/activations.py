@@ -27,6 +27,7 @@ import numpy as np
 from layerspec.errors import ArgumentError
 
 __all__ = [
+    "apply_inplace",
     "elu",
     "exponential",
     "gelu",
@@ -457,6 +458,92 @@ _ACTIVATIONS: dict[str, Activation] = {
 # Keras's aliases.
 _ACTIVATIONS["swish"] = silu
 _ACTIVATIONS["hard_swish"] = hard_silu
+
+
+# --------------------------------------------------------------------------
+# in place, for forward passes
+
+
+def _relu_(x):
+    return np.maximum(x, 0, out=x)
+
+
+def _relu6_(x):
+    np.maximum(x, 0, out=x)
+    return np.minimum(x, 6, out=x)
+
+
+def _tanh_(x):
+    return np.tanh(x, out=x)
+
+
+def _sigmoid_(x):
+    # The operations of ``sigmoid``, in the same order, with one scratch
+    # array instead of two.
+    den = np.abs(x)
+    np.negative(den, out=den)
+    np.exp(den, out=den)
+    den += 1
+    np.minimum(x, 0, out=x)
+    np.exp(x, out=x)
+    x /= den
+    return x
+
+
+def _leaky_relu_(x):
+    scaled = x * x.dtype.type(0.2)
+    return np.maximum(x, scaled, out=x)
+
+
+def _hard_sigmoid_(x):
+    x /= x.dtype.type(6)
+    x += x.dtype.type(0.5)
+    return np.clip(x, 0, 1, out=x)
+
+
+def _softmax_(x):
+    if x.ndim == 0 or x.size == 0:
+        return softmax(x)
+    # The ufuncs' own reductions: np.max and np.sum add microseconds of
+    # Python dispatch, which is most of the cost on a batch of one.
+    top = np.maximum.reduce(x, axis=-1, keepdims=True)
+    # Rows holding an infinity take the careful path (one row: a Python
+    # check, several times cheaper than two NumPy calls).
+    if math.isinf(top.item()) if top.size == 1 else np.isinf(top).any():
+        return softmax(x)
+    x -= top
+    np.exp(x, out=x)  # all <= 1: no overflow
+    x /= np.add.reduce(x, axis=-1, keepdims=True)
+    return x
+
+
+_IN_PLACE: dict = {
+    linear: lambda x: x,
+    relu: _relu_,
+    relu6: _relu6_,
+    tanh: _tanh_,
+    sigmoid: _sigmoid_,
+    leaky_relu: _leaky_relu_,
+    hard_sigmoid: _hard_sigmoid_,
+    softmax: _softmax_,
+}
+
+
+def apply_inplace(function: Activation, x: np.ndarray) -> np.ndarray:
+    """``function(x)``, written over ``x`` where that is possible.
+
+    For forward passes, on an array the caller owns (a fresh matrix
+    product, say): the common activations (linear, relu, relu6, tanh,
+    sigmoid, leaky_relu, hard_sigmoid, softmax) overwrite ``x`` and return
+    it, so no new array is allocated; any other function, or an ``x`` that
+    is not a writeable floating array, is computed by the pure function
+    into a new array. The values are those of the pure function, bit for
+    bit.
+    """
+    in_place = _IN_PLACE.get(function)
+    if in_place is None or x.dtype.kind != "f" or not x.flags.writeable:
+        return function(x)
+    return in_place(x)
 
 
 def names() -> list[str]:

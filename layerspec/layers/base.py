@@ -52,6 +52,10 @@ class Weight(NDArrayOperatorsMixin):
         self.trainable = trainable
         self.dtype = np.dtype(dtype)
         self.value: np.ndarray | None = None
+        #: Bumped whenever the weight gets a value, so forms prepared from it
+        #: (a transposed kernel, say) know to refresh, even when the same
+        #: array object was changed in place and assigned again.
+        self.version = 0
 
     @property
     def size(self) -> int:
@@ -67,12 +71,14 @@ class Weight(NDArrayOperatorsMixin):
         from .. import initializers
 
         self.value = initializers.get(self.initializer)(self.shape, self.dtype, rng)
+        self.version += 1
 
     def assign(self, array: np.ndarray) -> None:
         """Set the array; its shape must be the declared one."""
         if tuple(array.shape) != self.shape:
             raise ShapeError(f"weight '{self.name}' has shape {self.shape}, got {tuple(array.shape)}")
         self.value = np.ascontiguousarray(array, dtype=self.dtype)
+        self.version += 1
 
     def numpy(self) -> np.ndarray:
         """The weight's array; an error if it was never initialised or loaded."""

@@ -9,6 +9,7 @@ from ..errors import ArgumentError, ShapeError, WeightsError
 from ..registry import register
 from .base import Layer, format_shape
 from .core import known_product
+from .prepared import derived
 
 
 class AxisOrAxes(ArgumentKind):
@@ -135,7 +136,8 @@ class BatchNormalization(Layer):
         return known_product(input_shape[1:])
 
     def call(self, inputs):
-        scale, shift = self._folded()
+        # Folded once per weights value (see .prepared), not on every batch.
+        scale, shift = derived(self, "folded", self._folded)
         axis = self.axis % inputs.ndim
         if axis != inputs.ndim - 1:
             shape = broadcast_shape((axis,), inputs.shape)

@@ -16,7 +16,7 @@ from ..arguments import Boolean, Choice, IntTuple, Optional
 from ..registry import register
 from .base import Layer
 from .core import known_product
-from .windows import DataFormat, as_tuple, check_rank, output_spatial, pad_spatial, padding_amounts, reduce_windows
+from .windows import DataFormat, as_tuple, check_rank, fold, fold_cells, output_spatial, pad_spatial, padding_amounts
 
 
 class _Pooling(Layer):
@@ -56,17 +56,29 @@ class _Pooling(Layer):
         return None if cells is None else cells + (outputs if self.mode == "average" else 0)
 
     def call(self, inputs):
+        plans = self.__dict__.setdefault("_plans", {})
         spatial = inputs.shape[1:-1]
-        pads = [padding_amounts(n, k, s, 1, self.padding) for n, k, s in zip(spatial, self.pool_size, self.strides)]
+        plan = plans.get(spatial) or plans.setdefault(spatial, self._plan(spatial))
+        pads, cells, divisor = plan
         if self.mode == "max":
             # -inf never wins a max.
-            return reduce_windows(pad_spatial(inputs, pads, -np.inf), self.pool_size, self.strides, np.maximum)
-        sums = reduce_windows(pad_spatial(inputs, pads, 0.0), self.pool_size, self.strides, np.add)
-        if any(before or after for before, after in pads):
-            sums /= real_cells(spatial, self.pool_size, self.strides, pads).astype(sums.dtype)
-        else:
-            sums /= math.prod(self.pool_size)
+            return fold(pad_spatial(inputs, pads, -np.inf) if pads else inputs, cells, np.maximum)
+        sums = fold(pad_spatial(inputs, pads, 0.0) if pads else inputs, cells, np.add)
+        sums /= divisor if pads is None else divisor.astype(sums.dtype)
         return sums
+
+    def _plan(self, spatial: tuple) -> tuple:
+        """``(pads or None, fold_cells plan, divisor)`` for one input size.
+
+        The divisor of an average: the window's size, or with padding the
+        count of real cells under each window.
+        """
+        pads = [padding_amounts(n, k, s, 1, self.padding) for n, k, s in zip(spatial, self.pool_size, self.strides)]
+        padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
+        if not any(before or after for before, after in pads):
+            return None, fold_cells(padded, self.pool_size, self.strides), math.prod(self.pool_size)
+        counts = real_cells(spatial, self.pool_size, self.strides, pads) if self.mode == "average" else None
+        return pads, fold_cells(padded, self.pool_size, self.strides), counts
 
 
 def real_cells(spatial: tuple, window: tuple, strides: tuple, pads: list) -> np.ndarray:

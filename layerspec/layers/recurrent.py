@@ -5,6 +5,17 @@ state. The forward pass projects the inputs of all time steps with one
 matrix product, then loops over time only for the recurrent product; gate
 buffers are allocated once and worked on in place.
 
+LSTM with its default activations (tanh, sigmoid) takes a faster path: one
+product per step of ``[x_t, h, 1]`` with the stacked ``[kernel;
+recurrent_kernel; bias]`` (the input projection is not hoisted: at batch
+1024 the hoisted one writes and reads a (batch, steps, 4 * units) array
+that does not fit in cache, and measured 1.5x slower), gates in the order
+i, f, o, c so one ``tanh`` serves all four (``sigmoid(a) = (1 + tanh(a /
+2)) / 2``, with the i, f, o columns of the matrix halved once, exactly), and
+from 4 rows on one contiguous ``(batch, units)`` block per gate, as NumPy
+runs elementwise work on contiguous blocks several times faster than on
+column slices of a wider array.
+
 A sequence of length 0 (possible at run time when ``timesteps`` is unknown)
 is accepted, although Keras fails on it: the last output is the zero initial
 state, and ``return_sequences`` gives ``(batch, 0, units)``.
@@ -20,6 +31,7 @@ from ..arguments import ActivationName, ArgumentKind, Boolean, InitializerName, 
 from ..errors import ArgumentError, ShapeError
 from ..registry import register
 from .base import Layer, format_shape
+from .prepared import derived
 
 
 class CudnnChoice(ArgumentKind):
@@ -349,6 +361,70 @@ class LSTM(_Recurrent):
 
     def _bias_init(self):
         return UnitForgetBias(self.bias_initializer) if self.unit_forget_bias else self.bias_initializer
+
+    #: From this many rows on, the fast path keeps one contiguous block per
+    #: gate (one product per gate); below, one (batch, 4 * units) block.
+    #: Measured at 100 steps, 64 units: 1 row 0.71 ms vs 1.22 ms; 8 rows
+    #: 1.92 ms vs 1.37 ms.
+    GATE_BLOCK_ROWS = 4
+
+    def call(self, inputs):
+        if self.activation is not activations.tanh or self.recurrent_activation is not activations.sigmoid:
+            return super().call(inputs)
+        x = inputs if inputs.dtype.kind == "f" else inputs.astype(self.dtype)
+        dtype = x.dtype
+        batch, steps, features = x.shape
+        units = self.units
+        by_gate = batch >= self.GATE_BLOCK_ROWS
+        matrix = derived(self, ("step matrix", by_gate, dtype.str), lambda: self._step_matrix(by_gate, dtype))
+        # One product per step: [x_t, h, 1] @ [kernel; recurrent_kernel; bias].
+        joined = np.zeros((batch, len(matrix[0]) if by_gate else len(matrix)), dtype)
+        if self.bias is not None:
+            joined[:, -1] = 1
+        step_input, state = joined[:, :features], joined[:, features:features + units]
+        carry, scratch = np.zeros((batch, units), dtype), np.empty((batch, units), dtype)
+        if by_gate:
+            gates = np.empty((4, batch, units), dtype)
+            input_gate, forget_gate, output_gate, candidate = gates
+            sigmoid_gates = gates[:3]
+        else:
+            gates = np.empty((batch, 4 * units), dtype)
+            input_gate, forget_gate, output_gate, candidate = (gates[:, k * units:(k + 1) * units] for k in range(4))
+            sigmoid_gates = gates[:, :3 * units]
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        sequence = np.empty((batch, steps, units), dtype) if self.return_sequences else None
+        for position, step in enumerate(order):
+            np.copyto(step_input, x[:, step])
+            np.matmul(joined, matrix, out=gates)
+            np.tanh(gates, out=gates)
+            sigmoid_gates *= 0.5  # i, f, o: (1 + tanh(a / 2)) / 2; the matrix halved their columns
+            sigmoid_gates += 0.5
+            carry *= forget_gate
+            np.multiply(input_gate, candidate, out=scratch)
+            carry += scratch
+            np.tanh(carry, out=scratch)
+            np.multiply(output_gate, scratch, out=state)
+            if sequence is not None:
+                sequence[:, position] = state
+        return sequence if sequence is not None else state.copy()
+
+    def _step_matrix(self, by_gate: bool, dtype) -> np.ndarray:
+        """``[kernel; recurrent_kernel; bias]`` with gates i, f, o (halved), c.
+
+        ``(features + units + 1, 4 * units)``, or by gate ``(4, features +
+        units + 1, units)``; no bias row without a bias. Halving is exact in
+        binary floating point.
+        """
+        parts = [self.kernel.value, self.recurrent_kernel.value]
+        if self.bias is not None:
+            parts.append(self.bias.value[np.newaxis])
+        matrix = np.concatenate(parts).astype(dtype, copy=False)
+        input_gate, forget_gate, candidate, output_gate = np.split(matrix, 4, axis=1)
+        half = dtype.type(0.5)
+        matrix = np.concatenate([input_gate * half, forget_gate * half, output_gate * half, candidate], axis=1)
+        if by_gate:
+            return np.ascontiguousarray(matrix.reshape(len(matrix), 4, self.units).transpose(1, 0, 2))
+        return np.ascontiguousarray(matrix)
 
     def _workspace(self, batch, dtype, recurrent, recurrent_bias):
         work = super()._workspace(batch, dtype, recurrent, recurrent_bias)
