@@ -548,7 +548,7 @@ def convert_floats(array: np.ndarray, dtype, source: str) -> np.ndarray:
 
 def _convert_float_width(array: np.ndarray, target: np.dtype, source: str) -> np.ndarray:
     """Floats to ``target``, refusing finite values that would become inf."""
-    with np.errstate(over="ignore"):  # overflow is reported below, by index
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by index; NaN stays NaN
         result = np.asarray(array, dtype=target, order="C")
     if array.dtype.itemsize > target.itemsize:
         overflowed = np.isinf(result) & np.isfinite(array)
@@ -638,8 +638,9 @@ def check_finite(array: np.ndarray, source: str) -> None:
     if finite.all():
         return
     index = _first_index(~finite)
-    raise ValueAtIndexError(source, f"non-finite value {array[index]}", index,
-                            "; pass --allow-nonfinite to accept it")
+    with np.errstate(all="ignore"):  # printing a complex NaN can warn
+        shown = str(array[index])
+    raise ValueAtIndexError(source, f"non-finite value {shown}", index, "; pass --allow-nonfinite to accept it")
 
 
 # --------------------------------------------------------------------------

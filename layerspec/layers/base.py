@@ -67,10 +67,21 @@ class Weight(NDArrayOperatorsMixin):
         return len(self.shape)
 
     def initialize(self, rng: np.random.Generator) -> None:
-        """Create the array by drawing from the initializer."""
+        """Create the array by drawing from the initializer.
+
+        Raises:
+            ArgumentError: if the initializer's arguments are so large that
+                the values overflow the dtype (``stddev: 1e300`` in float32).
+        """
         from .. import initializers
 
-        self.value = initializers.get(self.initializer)(self.shape, self.dtype, rng)
+        initializer = initializers.get(self.initializer)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as an error
+            value = initializer(self.shape, self.dtype, rng)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ArgumentError(f"the initializer of weight '{self.name}' gives values that do not fit "
+                                f"{self.dtype.name}: {initializer.describe()}")
+        self.value = value
         self.version += 1
 
     def assign(self, array: np.ndarray) -> None:
