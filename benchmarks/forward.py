@@ -332,13 +332,14 @@ def make_case(name: str, batch: int, rng: np.random.Generator):
     raise SystemExit(f"unknown model {name!r}; choose from mlp, cnn, lstm")
 
 
-def time_alternately(functions: dict, rounds: int, min_seconds: float = 0.2) -> dict:
+def time_alternately(functions: dict, rounds: int, min_seconds: float = 0.05) -> dict:
     """Seconds per call of each function: the fastest of ``rounds`` rounds, timed in turn.
 
     Each round times every function for ``min_seconds`` (the mean of as
     many calls as that takes). The fastest round, not the median: on a
     shared machine, load only ever adds time, and arrives in bursts of a
-    few seconds that would otherwise land on one function and not another.
+    few seconds that would otherwise land on one function and not another;
+    many short rounds give each function some quiet ones.
     """
     times = {name: [] for name in functions}
     for _ in range(rounds):
@@ -351,7 +352,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mlp,cnn,lstm")
     parser.add_argument("--batch-sizes", default="1,32,1024")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per row")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating timing rounds per row")
     args = parser.parse_args(argv)
     for note in clean_blas_environment():
         print(note)

@@ -284,6 +284,10 @@ class IntTuple(ArgumentKind):
     like: ``3`` means ``(3, 3)`` for a 2D layer.
     """
 
+    #: Larger sizes, strides or dilations mean nothing for real data and
+    #: would overflow the byte strides of a window view.
+    MAX = 2**31 - 1
+
     def __init__(self, length: int, min: int | None = 1):
         self.length, self.min = length, min
         bound = f" >= {min}" if min is not None else ""
@@ -299,6 +303,8 @@ class IntTuple(ArgumentKind):
                 raise _Reject()
             if self.min is not None and item < self.min:
                 raise _Reject()
+            if item > self.MAX:
+                raise _Reject(f"at most {self.MAX}")
         return tuple(items)
 
     def json_schema(self):

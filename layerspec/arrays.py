@@ -418,6 +418,8 @@ def _npz_members(archive: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
     members, seen = [], set()
     for info in archive.infolist():
         member = info.filename
+        if not member:
+            raise WeightsError(f"{name}: a member has an empty name")
         problem = _member_name_problem(member)
         if problem and info.is_dir() and problem == "does not end in .npy":
             continue  # a directory entry, as `zip -r` adds: harmless, holds nothing

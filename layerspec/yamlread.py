@@ -160,6 +160,8 @@ def load(text: str, path: str) -> Any:
         raise _syntax_error(error, path) from None
     except yaml.YAMLError as error:
         raise _reader_error(error, text, path) from None
+    except ValueError as error:  # PyYAML's scanner lets a few through, e.g. "\U00110000"
+        raise YamlError(f"invalid YAML: {error}", Position(path)) from None
 
 
 def _syntax_error(error: yaml.MarkedYAMLError, path: str) -> YamlError:

@@ -279,3 +279,38 @@ def test_output_without_npy_suffix_is_written_exactly_as_given(cli, workdir):
 def test_command_line_misuse_exits_2(cli, workdir, args):
     result = cli(*args)
     assert result.exit_code == 2 and "Traceback" not in result.stderr
+
+
+# -- found by fuzzing ---------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("input: [4, 6]\nlayers:\n  - {type: MaxPooling1D, pool_size: 2147483647, padding: same}\n",
+     ":3:37: error: layer 1 'max_pooling1d' (MaxPooling1D): pool_size (2147483647,) reaches 2147483647 cells, "
+     "far more than its input (4,)"),
+    ("input: [4, 1]\nlayers:\n  - {type: Conv1D, filters: 1, kernel_size: 2, dilation_rate: 1099511627776, "
+     "padding: same}\n", "argument 'dilation_rate' must be an integer >= 1"),
+    ("input: [8, 2]\nlayers:\n  - {type: Conv1D, filters: 3, kernel_size: 2, strides: 9223372036854775807}\n",
+     "(at most 2147483647)"),
+    ('name: "\\U00110000"\nlayers: [{units: 1}]\n', ": error: invalid YAML: chr() arg not in range(0x110000)"),
+    ("input: [4]\nlayers:\n  - {units: 2, kernel_initializer: {type: random_normal, stddev: 1.0e+39}}\n",
+     "the initializer of weight 'kernel' gives values that do not fit float32"),
+])
+def test_fuzzing_finds(cli, workdir, text, message):
+    spec = workdir / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    np.save(workdir / "x4.npy", np.zeros((2,) + ((4, 6) if "[4, 6]" in text else (4, 1) if "[4, 1]" in text
+                                                 else (8, 2) if "[8, 2]" in text else (4,)), np.float32))
+    result = cli("run", spec, workdir / "x4.npy", "-o", workdir / "out.npy")
+    assert_refused(result, workdir, message)
+
+
+def test_npz_member_with_an_empty_name(cli, workdir):
+    import struct
+    import zlib
+
+    crc = zlib.crc32(b"")
+    local = struct.pack("<4s5H3L2H", b"PK\3\4", 20, 0, 0, 0, 0, crc, 0, 0, 0, 0)
+    central = struct.pack("<4s6H3L5H2L", b"PK\1\2", 20, 20, 0, 0, 0, 0, crc, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    end = struct.pack("<4s4H2LH", b"PK\5\6", 0, 0, 1, 1, len(central), len(local), 0)
+    (workdir / "w.npz").write_bytes(local + central + end)
+    result = cli("run", MLP, workdir / "x.npy", "--weights", workdir / "w.npz", "-o", workdir / "out.npy")
+    assert_refused(result, workdir, f"{workdir / 'w.npz'}: a member has an empty name")

@@ -89,6 +89,14 @@ def output_spatial(spatial: tuple, kernel_size: tuple, strides: tuple, dilation:
     spec reader can point at its value.
     """
     sizes = tuple(output_size(*axis, padding) for axis in zip(spatial, kernel_size, strides, dilation))
+    for n, k, d in zip(spatial, kernel_size, dilation):
+        # 'same'/'causal' padding would pad the input out to the window's
+        # reach: a window reaching far past its input is a mistake that would
+        # otherwise allocate that much padding (or loop over its cells).
+        reach = (k - 1) * d + 1
+        if n is not None and reach > 2 * n + 16:
+            raise ShapeError(f"{argument} {format_shape(kernel_size)} reaches {reach} cells, far more than its "
+                             f"input {format_shape(spatial)}", argument=argument)
     if any(size is not None and size <= 0 for size in sizes):
         dilated = f" with dilation_rate {format_shape(dilation)}" if max(dilation) > 1 else ""
         raise ShapeError(f"{argument} {format_shape(kernel_size)}{dilated} is larger than its input "
