@@ -4,56 +4,56 @@ For each model and batch size this times ``model.predict`` and several
 hand-written NumPy versions of the same computation with the same weights
 (each checked to give the same result), in turn, round after round, in one
 process, and prints layerspec's time over the *fastest* reference's time,
-naming that reference. Each time is the fastest round (see
-``time_alternately``). Every
-reference gets its weights rearranged once, outside the timing, as
-layerspec does.
+naming that reference. Each time is the fastest of the rounds (see
+``time_alternately``). Every reference gets its weights rearranged once,
+outside the timing, as layerspec does.
 
     python benchmarks/forward.py            # all models, batch sizes 1, 32, 1024
     python benchmarks/forward.py --models cnn,lstm --batch-sizes 32
 
-The references (timings on a 2-core AVX-512 machine, OpenBLAS 0.3.31 with
-2 threads, NumPy 2.4; batch sizes 1 / 32 / 1024):
+The references, with their times on a 2-core AVX-512 machine (OpenBLAS
+0.3.31, 2 threads; NumPy 2.4) at batch sizes 1 / 32 / 1024, two runs:
 
-mlp (784-1024-1024-10, relu, relu, softmax), in-place bias, activation and
-softmax in both:
-    ``xW``: ``h = h @ W``, the textbook chain.
-    ``transposed``: ``h.T = W.T @ h.T`` with ``W.T`` stored contiguous.
-    OpenBLAS runs this shape of product faster for few rows: 185 vs 200 us
-    at batch 1, 0.96 vs 1.14 ms at 32, the same (19.4 ms) at 1024. (Alone,
-    the 784x1024 product: 30 vs 66 us at 1 row, 0.32-0.37 vs 0.45 ms at 32.)
+mlp (784-1024-1024-10, relu, relu, softmax), bias, activation and softmax
+in place in both:
+    ``xW``: ``h = h @ W``, the textbook chain. 0.18-0.20 / 0.94-1.19 /
+    14.7-15.7 ms.
+    ``transposed``: ``h.T = W.T @ h.T``, ``W.T`` stored contiguous.
+    0.18-0.20 / 0.76-1.03 / 14.8-16.3 ms: OpenBLAS runs this product
+    faster for a few rows. (Alone, with its kernel in cache, the 784x1024
+    product is 2x faster this way even at 1 row: 30 vs 66 us.)
 cnn (specs/lenet5.yaml):
     ``im2col``: per convolution, strided windows, one reshape copy and one
     matrix product for the whole batch; bias and tanh in place; 2x2 average
-    pooling as two folds of strided slices (rows, then columns); ``xW``
-    dense chain.
+    pooling as two folds of strided slices (rows, then columns); the ``xW``
+    dense chain. 0.14 / 2.0-2.1 / 81-90 ms.
     ``banded``: per convolution, a chunk of images at a time (256 KiB of
-    im2col) so it stays in cache: pad into a reused buffer, copy the rows
-    under 14 (first layer) or 5 (second) neighbouring outputs into an
+    im2col) so it stays in cache: pad into a reused buffer, copy the input
+    rows under 14 (first layer) or 5 (second) neighbouring outputs into an
     im2col matrix with a ones column, one product with a banded kernel
     matrix (bias as its last row), tanh in place; pooling as above; each
     dense layer with the faster of ``xW`` and ``transposed`` for its rows
-    (the rule layerspec's Dense uses).
+    (the rule layerspec's Dense uses). 0.077-0.083 / 0.85-0.89 / 26-29 ms.
     Measured per convolution and dropped: ``np.tensordot`` on
-    ``sliding_window_view`` (2.3-4x slower than im2col); im2col chunked by
-    batch (1.1-1.6x faster than whole-batch im2col, slower than banded); 25
-    shifted multiply-adds for the one-channel first layer (10-21x slower);
-    banded widths 1, 2, 4, 7, 28 for the first layer (1.0-3.7x slower than
-    14). Pooling by ``reshape(b, h/2, 2, w/2, 2, c).mean(axis=(2, 4))`` is
-    4-7x slower than the slice folds; the column fold as a matrix product
-    (1024 rows: 2.6 vs 3.8 ms) was not kept.
+    ``sliding_window_view`` (2.3-4x slower than im2col); whole-batch im2col
+    chunked by images (1.1-1.6x faster than whole-batch, slower than
+    banded); 25 shifted multiply-adds for the one-channel first layer
+    (10-21x slower); banded widths 1, 2, 4, 7, 28 for the first layer
+    (1.0-3.7x slower than 14). Pooling by ``reshape(b, h/2, 2, w/2, 2,
+    c).mean(axis=(2, 4))`` is 4-7x slower than the slice folds; the column
+    fold as a matrix product (1024 rows: 2.6 vs 3.8 ms) was not kept.
 lstm (specs/text_lstm.yaml at 100 steps: embedding 64, LSTM 64, dense 1),
 gates reordered i, f, o, c with the i, f, o columns halved so one ``tanh``
 serves all four (``sigmoid(a) = (1 + tanh(a/2)) / 2``), all in place:
     ``hoisted``: the input projection of every step in one product, gates
-    a (batch, 256) block per step.
+    a (batch, 256) block per step. 0.68-0.73 / 4.2-5.4 / 122 ms.
     ``fused``: one product per step of ``[x_t, h, 1]`` with ``[W; U; b]``;
-    gates one contiguous (batch, 64) block per gate from 4 rows on (a
-    product per gate), where NumPy's elementwise work runs 4x faster than
-    on column slices of a (batch, 256) block. 0.71 / 2.9 / 67-73 ms against
-    0.77 / 4.5 / 112 ms hoisted; the hoisted projection with per-gate
-    blocks took 1.1 / 3.4 / 108 ms: at 1024 rows its (1024, 100, 256)
-    result does not fit in cache.
+    from 4 rows on, one contiguous (batch, 64) block per gate (a product
+    per gate), as NumPy's elementwise work runs 4x faster on contiguous
+    blocks than on column slices of a (batch, 256) block. 0.69-0.76 /
+    2.8-3.8 / 72-74 ms. The hoisted projection with per-gate blocks took
+    1.1 / 3.4 / 108 ms: at 1024 rows, its (1024, 100, 256) result does not
+    fit in cache.
 """
 
 from __future__ import annotations

@@ -283,10 +283,14 @@ class _LineProgress(_RowProgress):
 @plugin_option
 def init(spec, output, seed, input_shape):
     """Write freshly initialised weights to a .npz file."""
-    from .spec import build_model, read_spec
+    from .spec import build_model, locate, read_spec
 
-    model = build_model(read_spec(spec), input_shape)
-    model.init(seed=seed)
+    spec_object = read_spec(spec)
+    model = build_model(spec_object, input_shape)
+    try:
+        model.init(seed=seed)
+    except LayerspecError as error:
+        raise locate(error, spec_object) from None
     model.save_weights(output)
     click.echo(f"wrote {output}: {len(model.get_weights())} arrays, {model.count_params():,} parameters", err=True)
 

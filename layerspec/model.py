@@ -173,8 +173,15 @@ class Sequential:
         so a layer's initial weights do not change when another layer is
         added or removed.
         """
-        for key, weight in self.weight_items():
-            weight.initialize(np.random.default_rng(_weight_seed(seed, key)))
+        for index, layer in enumerate(self.layers):
+            for weight in layer.weights:
+                key = f"{layer.name}/{weight.name}"
+                try:
+                    weight.initialize(np.random.default_rng(_weight_seed(seed, key)))
+                except LayerspecError as error:
+                    # e.g. orthogonal asked of a bias: name the layer so a spec can point at it.
+                    raise ShapeError(f"{layer_label(index, layer)}: weight '{weight.name}': {error.message}",
+                                     layer_index=index) from None
         return self
 
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -277,13 +284,15 @@ class Sequential:
     def _forward_rows(self, rows: np.ndarray, offset: int, source: str) -> np.ndarray:
         try:
             batch = self._convert_batch(rows, source)
-            if not self.allow_nonfinite and batch.dtype.kind == "f":
-                from .arrays import check_finite
-
-                check_finite(batch, source)
             # Overflow to inf (or NaN flowing through, when allowed) is the
             # result, as in Keras; NumPy's warnings about it are noise.
             with np.errstate(all="ignore"):
+                # One reduction in the common case (a sum of finite values may
+                # overflow: then the exact check decides).
+                if not self.allow_nonfinite and batch.dtype.kind == "f" and not np.isfinite(batch.sum()):
+                    from .arrays import check_finite
+
+                    check_finite(batch, source)
                 return self.forward(batch)
         except ValueAtIndexError as error:
             # Errors name the row in the whole input, not in this batch.
@@ -320,6 +329,8 @@ class Sequential:
             self.build(tuple(inputs.shape[1:]))
         self._require_built()
         expected = self.input_shape
+        if inputs.shape[1:] == expected:  # the common case, checked in one comparison
+            return inputs, False
         if inputs.ndim == len(expected) and _fits(inputs.shape, expected):
             return inputs[np.newaxis], True
         if inputs.ndim != len(expected) + 1 or not _fits(inputs.shape[1:], expected):

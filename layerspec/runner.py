@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError, LayerspecError
-from .spec import build_located, build_model, read_spec
+from .spec import build_located, build_model, locate, read_spec
 
 #: Memory for one batch's activations when --max-memory is not given.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -116,7 +116,10 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
     if weights is not None:
         model.load_weights(weights, allow_nonfinite=allow_nonfinite)
     else:
-        model.init(seed=seed)
+        try:
+            model.init(seed=seed)
+        except LayerspecError as error:
+            raise locate(error, spec) from None
     try:
         batched, single = model.as_batch(data)
     except LayerspecError as error:

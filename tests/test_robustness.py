@@ -314,3 +314,12 @@ def test_npz_member_with_an_empty_name(cli, workdir):
     (workdir / "w.npz").write_bytes(local + central + end)
     result = cli("run", MLP, workdir / "x.npy", "--weights", workdir / "w.npz", "-o", workdir / "out.npy")
     assert_refused(result, workdir, f"{workdir / 'w.npz'}: a member has an empty name")
+
+
+def test_initializer_that_cannot_fill_its_weight_points_at_the_layer(cli, workdir):
+    spec = workdir / "spec.yaml"
+    spec.write_text("input: [784]\nlayers:\n  - units: 3\n  - {units: 2, bias_initializer: orthogonal}\n")
+    message = (f"{spec}:4:5: error: layer 2 'dense_1' (Dense): weight 'bias': initializer 'orthogonal' needs a "
+               "weight of rank >= 2, got shape (2,)")
+    assert_refused(cli("run", spec, workdir / "x.npy", "-o", workdir / "out.npy"), workdir, message)
+    assert_refused(cli("init", spec, "-o", workdir / "out.npy"), workdir, message)
