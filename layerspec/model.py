@@ -173,6 +173,7 @@ class Sequential:
         so a layer's initial weights do not change when another layer is
         added or removed.
         """
+        self._require_built()
         for index, layer in enumerate(self.layers):
             for weight in layer.weights:
                 key = f"{layer.name}/{weight.name}"
