@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from typing import Iterable
@@ -330,7 +331,7 @@ class Sequential:
             self.build(tuple(inputs.shape[1:]))
         self._require_built()
         expected = self.input_shape
-        if inputs.shape[1:] == expected:  # the common case, checked in one comparison
+        if inputs.ndim == len(expected) + 1 and inputs.shape[1:] == expected:  # the common case
             return inputs, False
         if inputs.ndim == len(expected) and _fits(inputs.shape, expected):
             return inputs[np.newaxis], True
@@ -341,13 +342,13 @@ class Sequential:
         return inputs, False
 
     def _convert_batch(self, batch: np.ndarray, source: str) -> np.ndarray:
-        from .arrays import convert_floats, convert_integers
-
+        convert_floats, convert_integers = _converters()
         if self.layers[0].input_kind == "int":
             return convert_integers(batch, source)
-        if batch.dtype == self.dtype and batch.flags.c_contiguous:
+        dtype = np.dtype(self.dtype)  # comparing with the name would parse it on every batch
+        if batch.dtype == dtype and batch.flags.c_contiguous:
             return batch
-        return convert_floats(batch, np.dtype(self.dtype), source)
+        return convert_floats(batch, dtype, source)
 
     def concrete_output_shape(self, input_shape: tuple) -> tuple:
         """Per-sample output shape for a concrete batch shape.
@@ -373,6 +374,15 @@ class Sequential:
         from .summary import summarize
 
         return summarize(self)
+
+
+@functools.lru_cache(maxsize=None)
+def _converters():
+    """``(convert_floats, convert_integers)``, imported once: an import
+    statement inside the per-batch path costs microseconds every batch."""
+    from .arrays import convert_floats, convert_integers
+
+    return convert_floats, convert_integers
 
 
 def _fits(shape: tuple, expected: tuple) -> bool:
