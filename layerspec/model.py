@@ -68,8 +68,10 @@ class Sequential:
         self.dtype = _check_dtype(dtype)
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.built = False
-        #: Accept NaN and infinities in inputs (refused by default).
-        self.allow_nonfinite = False
+        #: Refuse NaN and infinities in inputs, naming the first. Off in the
+        #: Python API (NaN flows through, as in Keras); ``run`` turns it on
+        #: for files unless --allow-nonfinite.
+        self.check_finite_inputs = False
         #: ``(input_shape, output_shape)`` per layer, batch axis first.
         self.shapes: list[tuple[tuple, tuple]] = []
         for layer in layers:
@@ -260,7 +262,7 @@ class Sequential:
 
         Raises:
             DataError: for values that do not convert to the model's dtype,
-                or NaN/infinity unless ``allow_nonfinite`` is set, naming
+                or NaN/infinity when ``check_finite_inputs`` is set, naming
                 the first bad index in the whole input.
         """
         inputs, single = self.as_batch(inputs)
@@ -291,7 +293,7 @@ class Sequential:
             with np.errstate(all="ignore"):
                 # One reduction in the common case (a sum of finite values may
                 # overflow: then the exact check decides).
-                if not self.allow_nonfinite and batch.dtype.kind == "f" and not np.isfinite(batch.sum()):
+                if self.check_finite_inputs and batch.dtype.kind == "f" and not np.isfinite(batch.sum()):
                     from .arrays import check_finite
 
                     check_finite(batch, source)

@@ -112,7 +112,7 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
             raise DataError(f"{input_path}: expected a batch of samples, got a 0-d array")
         build_located(model, spec, tuple(data.shape[1:]))
     check_weights_fit(model)
-    model.allow_nonfinite = allow_nonfinite
+    model.check_finite_inputs = not allow_nonfinite
     if weights is not None:
         model.load_weights(weights, allow_nonfinite=allow_nonfinite)
     else:
