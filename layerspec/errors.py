@@ -99,12 +99,6 @@ class WeightsError(LayerspecError):
     code = "invalid-weights"
 
 
-class UsageError(LayerspecError):
-    """An option or argument combination that cannot work (exit code 1)."""
-
-    code = "usage"
-
-
 class SpecErrors(LayerspecError):
     """Several problems found in one spec, reported together."""
 
