@@ -134,7 +134,7 @@ def _expect_position(spec, key: str) -> Position:
     block = spec.source.get("expect") if spec.source is not None else None
     if isinstance(block, dict) and key in block:
         return position_of(block, key)
-    return spec.position_of("expect")
+    return spec.key_value_position("expect")
 
 
 def _shape(sizes) -> str:

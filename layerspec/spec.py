@@ -59,7 +59,7 @@ class Spec:
     expect: dict[str, Any] = field(default_factory=dict)
     source: YamlMap | None = None
 
-    def position_of(self, key: str) -> Position:
+    def key_value_position(self, key: str) -> Position:
         """Where top-level ``key``'s value is written (the file if absent)."""
         if self.source is not None and key in self.source:
             return position_of(self.source, key)
@@ -319,7 +319,7 @@ def resolve_input_shape(spec: Spec, override: tuple | None) -> tuple | None:
     if len(override) != len(spec.input_shape) or any(
             s is not None and o is not None and s != o for s, o in zip(spec.input_shape, override)):
         raise SpecError(f"--input-shape {_shape_text(override)} does not match the spec's input "
-                        f"{_shape_text(spec.input_shape)}", spec.position_of("input"), code="shape-mismatch")
+                        f"{_shape_text(spec.input_shape)}", spec.key_value_position("input"), code="shape-mismatch")
     return tuple(s if s is not None else o for s, o in zip(spec.input_shape, override))
 
 
@@ -368,7 +368,7 @@ def locate(error: LayerspecError, spec: Spec) -> LayerspecError:
     if error.position is None and error.layer_index is not None and error.layer_index < len(spec.layers):
         error.position = spec.layers[error.layer_index].argument_position(error.argument)
     elif error.position is None:
-        error.position = spec.position_of("input")
+        error.position = spec.key_value_position("input")
     return error
 
 
