@@ -28,6 +28,7 @@ from layerspec.errors import ArgumentError
 
 __all__ = [
     "apply_inplace",
+    "in_place_form",
     "elu",
     "exponential",
     "gelu",
@@ -544,6 +545,17 @@ def apply_inplace(function: Activation, x: np.ndarray) -> np.ndarray:
     if in_place is None or x.dtype.kind != "f" or not x.flags.writeable:
         return function(x)
     return in_place(x)
+
+
+def in_place_form(function: Activation) -> Activation:
+    """The form of ``function`` that overwrites its argument, if it has one;
+    else ``function`` itself.
+
+    For a caller that knows its array is a fresh, writeable floating array
+    (a matrix product's result), so it can skip :func:`apply_inplace`'s
+    checks; the values are those of ``function``, bit for bit.
+    """
+    return _IN_PLACE.get(function, function)
 
 
 def names() -> list[str]:

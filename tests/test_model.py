@@ -1,10 +1,13 @@
 """Sequential: naming, shape inference, weights in and out, forward pass."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import layerspec
 from layerspec.errors import DataError, LayerspecError, ShapeError, WeightsError
+from layerspec.layers.base import Layer
 from layerspec.layers.core import Dense, Dropout
 from layerspec.layers.reshaping import Flatten
 from layerspec.model import Sequential, auto_names
@@ -115,3 +118,93 @@ def test_float64_model_stays_float64():
     model = Sequential([Dense(2)], input_shape=(3,), dtype="float64").init(0)
     assert model.get_weights()["dense/kernel"].dtype == np.float64
     assert model(np.ones((1, 3), np.float32)).dtype == np.float64
+
+
+# -- the direct path: a ready batch goes straight to the layers ------------
+def ready_model():
+    model = small_model().init(seed=2)
+    model.predict(np.zeros((1, 3), np.float32))  # weights checked once: later ready batches go directly
+    return model
+
+
+def general_path_result(model, x):
+    """The general path's result, forced by passing ``on_batch``."""
+    return model.predict(x, on_batch=lambda rows: None)
+
+
+def test_direct_path_is_taken_only_once_weights_are_ready():
+    model = small_model()
+    assert model._direct_input is None
+    model.predict(np.zeros((1, 3), np.float32))  # initialises the weights, as Keras does
+    assert model._direct_input == ((3,), np.dtype("float32"))
+
+
+@pytest.mark.parametrize("make_input", [
+    lambda x: x,  # ready: direct
+    lambda x: np.asfortranarray(x),  # not C-ordered
+    lambda x: x.astype(np.float64),  # another dtype
+    lambda x: x.tolist(),  # not an array
+    lambda x: x[0],  # one sample without a batch axis (compared row-wise below)
+], ids=["ready", "fortran", "float64", "list", "single"])
+def test_every_input_form_gives_the_general_paths_values(make_input):
+    model = ready_model()
+    x = np.random.default_rng(3).standard_normal((5, 3)).astype(np.float32)
+    given = make_input(x)
+    expected = general_path_result(model, x)
+    got = model.predict(given)
+    np.testing.assert_array_equal(got, expected[0] if np.ndim(given) == 1 else expected)
+
+
+def test_direct_path_honours_batch_size_and_out():
+    model = ready_model()
+    x = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
+    out = np.full((5, 2), np.nan, np.float32)
+    assert model.predict(x, out=out) is out
+    np.testing.assert_array_equal(model.predict(x, batch_size=2), out)
+    seen = []
+    model.predict(x, batch_size=2, on_batch=seen.append)
+    assert seen == [2, 2, 1]
+
+
+def test_check_finite_inputs_applies_after_the_direct_path_was_taken():
+    model = ready_model()
+    x = np.zeros((3, 3), np.float32)
+    x[2, 1] = np.nan
+    assert np.isnan(model.predict(x)).any()  # NaN flows through by default, as in Keras
+    model.check_finite_inputs = True
+    with pytest.raises(DataError, match=r"^input: non-finite value nan at index \(2, 1\)"):
+        model.predict(x)
+
+
+def test_wrong_shapes_still_fail_after_the_direct_path_was_taken():
+    with pytest.raises(DataError, match=r"input has shape \(2, 4\), expected \(batch, 3\)"):
+        ready_model().predict(np.zeros((2, 4), np.float32))
+
+
+def test_overflow_is_silent_on_both_paths():
+    model = ready_model()
+    x = np.full((2, 3), 3e38, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        direct = model.predict(x)
+        general = general_path_result(model, x)
+    np.testing.assert_array_equal(direct, general)
+    assert not np.isfinite(direct).all()
+
+
+class Failing(Layer):
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, inputs):
+        raise ZeroDivisionError("the layer's own bug")
+
+
+def test_a_user_layers_failure_is_a_data_error_on_both_paths():
+    model = Sequential([Failing()], input_shape=(3,))
+    x = np.zeros((2, 3), np.float32)
+    message = r"data.npy: the forward pass failed on a batch of shape \(2, 3\): ZeroDivisionError: the layer's own bug"
+    for _ in range(2):  # the first call takes the general path, the second the direct one
+        with pytest.raises(DataError, match=message):
+            model.predict(x, source="data.npy")
+    assert model._direct_input is not None

@@ -101,7 +101,8 @@ class Dense(Layer):
             outputs = np.matmul(inputs, kernel)
         if self.bias is not None:
             outputs += self.bias.value
-        return activations.apply_inplace(self.activation, outputs)
+        # ``outputs`` is a fresh floating array: no need for apply_inplace's checks.
+        return activations.in_place_form(self.activation)(outputs)
 
 
 @register

@@ -170,6 +170,30 @@ def test_other_activations_are_computed_by_their_pure_function(name):
     np.testing.assert_array_equal(x, kept)
 
 
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_in_place_form_is_the_writing_function(name):
+    function = activations.get(name)
+    x = VALUES.astype(np.float32)
+    expected = function(x.copy())
+    result = activations.in_place_form(function)(x)
+    assert result is x
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("name", ["elu", "gelu", "softplus"])
+def test_in_place_form_of_other_activations_is_the_pure_function(name):
+    function = activations.get(name)
+    assert activations.in_place_form(function) is function
+
+
+def test_dense_with_a_non_in_place_activation_matches_its_pure_function():
+    layer = layerspec.layers.Dense(3, activation="gelu")
+    x = VALUES[:, :4].astype(np.float32) / 100
+    out = layer(x)
+    w = layer.kernel.numpy()
+    np.testing.assert_array_equal(out, activations.gelu(x @ w + layer.bias.numpy()))
+
+
 def test_read_only_and_integer_arrays_are_left_alone():
     x = VALUES.astype(np.float32)
     x.flags.writeable = False
