@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
+from .errors import ArgumentError, DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
 from .layers.base import Layer, format_shape, snake_case
 from .quiet import quietly
 
@@ -190,7 +190,19 @@ class Sequential:
                     # e.g. orthogonal asked of a bias: name the layer so a spec can point at it.
                     raise ShapeError(f"{layer_label(index, layer)}: weight '{weight.name}': {error.message}",
                                      layer_index=index) from None
+            self._refuse_initialised(index, layer)
         return self
+
+    def _refuse_initialised(self, index: int, layer: Layer) -> None:
+        """Raise if ``layer``'s initializers drew values it cannot compute with,
+        pointing at the initializer argument (``moving_variance_initializer``)."""
+        problem = layer.weight_problem({weight.name: weight.value for weight in layer.weights})
+        if problem is None:
+            return
+        name, reason = problem
+        argument = f"{name}_initializer"
+        raise ArgumentError(f"{layer_label(index, layer)}: weight '{name}' as initialised: {reason}",
+                            argument=argument if hasattr(layer, argument) else None, layer_index=index)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every weight's array by key; initialises nothing."""
@@ -224,6 +236,12 @@ class Sequential:
             if not allow_nonfinite:
                 check_finite(array, f"{source}: weight '{key}'")
             converted[key] = array
+        for layer in self.layers:
+            problem = layer.weight_problem({weight.name: converted[f"{layer.name}/{weight.name}"]
+                                            for weight in layer.weights})
+            if problem is not None:
+                name, reason = problem
+                raise WeightsError(f"{source}: weight '{layer.name}/{name}': {reason}")
         for key, weight in expected.items():
             weight.assign(converted[key])
 

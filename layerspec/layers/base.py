@@ -287,6 +287,20 @@ class Layer:
         """Total number of scalars in the layer's weights (exact)."""
         return sum(weight.size for weight in self._weights)
 
+    def weight_problem(self, values: dict[str, np.ndarray]) -> tuple[str, str] | None:
+        """Why this layer cannot compute with these weight values, if it cannot.
+
+        Args:
+            values: every weight's candidate array, by weight name.
+
+        Returns:
+            ``(weight name, reason)`` (a BatchNormalization's negative moving
+            variance, say), or None when the values are usable. The model
+            asks before it accepts loaded weights and after it initialises
+            them, so the error names the file's key or the initializer.
+        """
+        return None
+
     # -- building and shapes ----------------------------------------------
     def build(self, input_shape: Shape) -> None:
         """Declare weights for ``input_shape`` (batch axis first). Optional."""

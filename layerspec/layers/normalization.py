@@ -12,6 +12,20 @@ from .core import known_product
 from .prepared import derived
 
 
+#: The smallest ``epsilon`` accepted: float32's smallest normal number. A
+#: much smaller one is 0 in float32 (1e-46 is), and a constant input or a
+#: zero moving variance is then divided by zero.
+SMALLEST_EPSILON = float(np.finfo(np.float32).tiny)
+
+
+class Epsilon(Number):
+    """The small positive number added to a variance before dividing by its root."""
+
+    def __init__(self):
+        super().__init__(min=SMALLEST_EPSILON)
+        self.expected = f"a number >= {SMALLEST_EPSILON!r} (float32's smallest normal number)"
+
+
 class AxisOrAxes(ArgumentKind):
     """An axis index, or a non-empty list of them; a list becomes a tuple.
 
@@ -99,7 +113,7 @@ class BatchNormalization(Layer):
     """
 
     def __init__(self, axis: Integer() = -1, momentum: Number(min=0, max=1) = 0.99,
-                 epsilon: Number(min=0, min_exclusive=True) = 1e-3, center: Boolean() = True,
+                 epsilon: Epsilon() = 1e-3, center: Boolean() = True,
                  scale: Boolean() = True, beta_initializer: InitializerName() = "zeros",
                  gamma_initializer: InitializerName() = "ones", moving_mean_initializer: InitializerName() = "zeros",
                  moving_variance_initializer: InitializerName() = "ones", synchronized: Boolean() = False, **kwargs):
@@ -146,14 +160,25 @@ class BatchNormalization(Layer):
         outputs += shift
         return outputs
 
+    def weight_problem(self, values):
+        problem = self._negative_variance(values["moving_variance"])
+        return None if problem is None else ("moving_variance", problem)
+
+    def _negative_variance(self, variance: np.ndarray) -> str | None:
+        # Below -epsilon, Keras's output is NaN; above, it is computed.
+        # (epsilon >= float32's smallest normal, so only a negative variance fails.)
+        failing = variance + self.epsilon <= 0
+        if not failing.any():
+            return None
+        channel = int(np.argmax(failing))
+        return f"moving_variance[{channel}] is {variance[channel]!s}; a variance cannot be negative"
+
     def _folded(self) -> tuple[np.ndarray, np.ndarray]:
         """``(scale, shift)`` with ``y = x * scale + shift``, per channel."""
-        denominator = self.moving_variance.value + self.epsilon
-        if (denominator <= 0).any():
-            channel = int(np.argmax(denominator <= 0))
-            raise WeightsError(f"BatchNormalization '{self.name}': moving_variance[{channel}] is "
-                               f"{self.moving_variance.value[channel]}; a variance cannot be negative")
-        scale = 1 / np.sqrt(denominator)
+        problem = self._negative_variance(self.moving_variance.value)
+        if problem is not None:  # weights assigned one by one, past the model's checks
+            raise WeightsError(f"BatchNormalization '{self.name}': {problem}")
+        scale = 1 / np.sqrt(self.moving_variance.value + self.epsilon)
         if self.gamma is not None:
             scale *= self.gamma.value
         shift = -self.moving_mean.value * scale
@@ -185,7 +210,7 @@ class LayerNormalization(Layer):
         the same as the input.
     """
 
-    def __init__(self, axis: AxisOrAxes() = -1, epsilon: Number(min=0, min_exclusive=True) = 1e-3,
+    def __init__(self, axis: AxisOrAxes() = -1, epsilon: Epsilon() = 1e-3,
                  center: Boolean() = True, scale: Boolean() = True, rms_scaling: Boolean() = False,
                  beta_initializer: InitializerName() = "zeros", gamma_initializer: InitializerName() = "ones",
                  **kwargs):

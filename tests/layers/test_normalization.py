@@ -9,7 +9,7 @@ import pytest
 
 import layerspec
 from layerspec.errors import ArgumentError, ShapeError, WeightsError
-from layerspec.layers.normalization import BatchNormalization, LayerNormalization
+from layerspec.layers.normalization import SMALLEST_EPSILON, BatchNormalization, LayerNormalization
 from layerspec.model import Sequential
 from layerspec.spec import build_model, loads_spec
 
@@ -149,7 +149,7 @@ def test_batch_norm_axis_errors(axis, shape, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"momentum": 1.5}, "argument 'momentum' must be a number >= 0 and <= 1, got number 1.5"),
-    ({"epsilon": 0}, "argument 'epsilon' must be a number > 0, got integer 0"),
+    ({"epsilon": 0}, "argument 'epsilon' must be a number >= 1.1754943508222875e-38 (float32's smallest normal number), got integer 0"),
     ({"axis": [1, 2]}, "argument 'axis' must be an integer, got a list"),
     ({"center": "yes"}, "argument 'center' must be true or false, got string 'yes'"),
     ({"gamma_initializer": "glorot_unifrom"},
@@ -172,6 +172,61 @@ def test_batch_norm_refuses_a_negative_moving_variance():
     with pytest.raises(WeightsError) as caught:
         layer(np.zeros((1, 3), np.float32))
     assert caught.value.message == "BatchNormalization 'bn': moving_variance[1] is -2.0; a variance cannot be negative"
+
+
+def test_batch_norm_takes_a_negative_variance_that_epsilon_outweighs():
+    # Keras computes 1 / sqrt(-1e-4 + 1e-3): no NaN, so no error either.
+    layer = BatchNormalization(epsilon=1e-3)
+    layer.build_for((None, 1))
+    for weight in layer.weights:
+        weight.assign(np.ones(1, np.float32))
+    layer.moving_variance.assign(np.array([-1e-4], np.float32))
+    np.testing.assert_allclose(layer(np.full((1, 1), 2.0, np.float32)), [[1 + 1 / math.sqrt(9e-4)]], rtol=1e-5)
+
+
+def test_an_initializer_drawing_a_negative_variance_points_at_itself(cli, write_spec, tmp_path):
+    spec = write_spec("""
+        input: [3]
+        layers:
+          - type: BatchNormalization
+            moving_variance_initializer: {type: constant, value: -0.5}
+        """)
+    np.save(tmp_path / "x.npy", np.ones((2, 3), np.float32))
+    message = (f"{spec}:4:34: error: layer 1 'batch_normalization' (BatchNormalization): weight "
+               "'moving_variance' as initialised: moving_variance[0] is -0.5; a variance cannot be negative\n")
+    for command in (["run", spec, tmp_path / "x.npy"], ["init", spec, "-o", tmp_path / "w.npz"]):
+        result = cli(*command)
+        assert (result.exit_code, result.stderr) == (1, message)
+    assert not (tmp_path / "w.npz").exists()
+
+
+def test_loaded_weights_with_a_negative_variance_name_the_file_and_key(tmp_path):
+    model = Sequential([BatchNormalization()], input_shape=(3,)).init(seed=0)
+    before = model.get_weights()
+    arrays = dict(before, **{"batch_normalization/moving_variance": np.array([1.0, 1.0, -3.0], np.float32)})
+    with pytest.raises(WeightsError) as caught:
+        model.set_weights(arrays, source="w.npz")
+    assert caught.value.message == ("w.npz: weight 'batch_normalization/moving_variance': moving_variance[2] is "
+                                    "-3.0; a variance cannot be negative")
+    # Nothing was assigned: the model keeps its weights.
+    for key, array in model.get_weights().items():
+        np.testing.assert_array_equal(array, before[key])
+
+
+@pytest.mark.parametrize("layer_class", [BatchNormalization, LayerNormalization])
+def test_the_smallest_epsilon_keeps_a_constant_input_finite(layer_class):
+    # 1e-46 is 0 in float32: a zero variance would then be divided by zero.
+    with pytest.raises(ArgumentError, match="got number 1e-46"):
+        layer_class(epsilon=1e-46)
+    layer = layer_class(epsilon=SMALLEST_EPSILON)
+    x = np.full((2, 4), 0.1, np.float32)
+    layer.build_for(x.shape)
+    for weight in layer.weights:
+        weight.assign(np.zeros(4, np.float32) if "mean" in weight.name or "variance" in weight.name
+                      or "beta" in weight.name else np.ones(4, np.float32))
+    with np.errstate(all="raise"):
+        out = layer(x)
+    assert np.isfinite(out).all()
 
 
 # -- LayerNormalization -----------------------------------------------------
@@ -274,7 +329,7 @@ def test_layer_norm_axis_errors(axis, shape, message):
     ({"axis": []}, "argument 'axis' must be an integer or a non-empty list of integers, got a list"),
     ({"axis": [1, 2.0]}, "argument 'axis' must be an integer or a non-empty list of integers, got a list"),
     ({"axis": True}, "argument 'axis' must be an integer or a non-empty list of integers, got boolean true"),
-    ({"epsilon": -1e-3}, "argument 'epsilon' must be a number > 0, got number -0.001"),
+    ({"epsilon": -1e-3}, "argument 'epsilon' must be a number >= 1.1754943508222875e-38 (float32's smallest normal number), got number -0.001"),
     ({"scale": 0}, "argument 'scale' must be true or false, got integer 0"),
 ])
 def test_layer_norm_argument_errors(kwargs, message):
