@@ -277,6 +277,23 @@ class Optional(ArgumentKind):
         return {"anyOf": [self.kind.json_schema(), {"type": "null"}]}
 
 
+class DataFormat(Optional):
+    """Keras's ``data_format``: ``channels_last`` or null, the only layout.
+
+    ``channels_first`` is a real Keras value, so it gets its own message
+    instead of "did you mean 'channels_last'?".
+    """
+
+    def __init__(self):
+        super().__init__(Choice("channels_last"))
+
+    def check(self, value, argument):
+        if isinstance(value, str) and value.lower() == "channels_first":
+            raise ArgumentError(f"argument '{argument}': 'channels_first' is not supported; layerspec uses "
+                                "channels_last, with channels on the last axis", argument=argument)
+        return super().check(value, argument)
+
+
 class IntTuple(ArgumentKind):
     """An integer or a list of ``length`` integers; returned as a tuple.
 

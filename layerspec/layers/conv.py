@@ -39,13 +39,13 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import activations
-from ..arguments import ActivationName, Boolean, Choice, InitializerName, Integer, IntTuple
+from ..arguments import ActivationName, Boolean, Choice, DataFormat, InitializerName, Integer, IntTuple
 from ..errors import ArgumentError, ShapeError
 from ..registry import register
 from .base import Layer, format_shape
 from .core import known_product
 from .prepared import derived
-from .windows import DataFormat, as_tuple, check_rank, output_spatial, pad_spatial, padding_amounts, window_view
+from .windows import as_tuple, check_rank, output_spatial, pad_spatial, padding_amounts, window_view
 
 
 #: Up to this many groups, a grouped convolution multiplies by the

@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 
-from ..arguments import Boolean, Choice, IntTuple, Optional
+from ..arguments import Boolean, Choice, DataFormat, IntTuple, Optional
 from ..registry import register
 from .base import Layer
 from .core import known_product
-from .windows import DataFormat, as_tuple, check_rank, fold, fold_cells, output_spatial, pad_spatial, padding_amounts
+from .windows import as_tuple, check_rank, fold, fold_cells, output_spatial, pad_spatial, padding_amounts
 
 
 class _Pooling(Layer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arguments import ArgumentKind, Choice, Integer, IntList, IntTuple, Optional, describe_value
+from ..arguments import ArgumentKind, Choice, DataFormat, Integer, IntList, IntTuple, describe_value
 from ..errors import ArgumentError, ShapeError
 from ..registry import register
 from .base import Layer, format_shape
@@ -26,7 +26,7 @@ class Flatten(Layer):
 
     has_macs = False
 
-    def __init__(self, data_format: Optional(Choice("channels_last")) = None, **kwargs):
+    def __init__(self, data_format: DataFormat() = None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = data_format
 
@@ -314,7 +314,7 @@ class ZeroPadding1D(_Padding):
 
     layout = SEQUENCE_LAYOUT
 
-    def __init__(self, padding: PaddingAmounts(1) = (1, 1), data_format: Optional(Choice("channels_last")) = None,
+    def __init__(self, padding: PaddingAmounts(1) = (1, 1), data_format: DataFormat() = None,
                  **kwargs):
         super().__init__(**kwargs)
         self.padding = padding
@@ -339,7 +339,7 @@ class ZeroPadding2D(_Padding):
     """
 
     def __init__(self, padding: PaddingAmounts(2) = ((1, 1), (1, 1)),
-                 data_format: Optional(Choice("channels_last")) = None, **kwargs):
+                 data_format: DataFormat() = None, **kwargs):
         super().__init__(**kwargs)
         self.padding = padding
         self.amounts = padding
@@ -420,7 +420,7 @@ class Cropping2D(_Cropping):
     """
 
     def __init__(self, cropping: PaddingAmounts(2) = ((0, 0), (0, 0)),
-                 data_format: Optional(Choice("channels_last")) = None, **kwargs):
+                 data_format: DataFormat() = None, **kwargs):
         super().__init__(**kwargs)
         self.cropping = cropping
         self.amounts = cropping
@@ -483,7 +483,7 @@ class UpSampling2D(_UpSampling):
         ``(batch, height * size[0], width * size[1], channels)``.
     """
 
-    def __init__(self, size: IntTuple(2, min=1) = (2, 2), data_format: Optional(Choice("channels_last")) = None,
+    def __init__(self, size: IntTuple(2, min=1) = (2, 2), data_format: DataFormat() = None,
                  interpolation: NearestOnly() = "nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = size

@@ -12,33 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..arguments import ArgumentKind, Choice, describe_value
-from ..errors import ArgumentError, ShapeError
+from ..errors import ShapeError
 from .base import format_shape
-
-
-class DataFormat(ArgumentKind):
-    """Keras's ``data_format``: only ``channels_last`` (or null) is accepted.
-
-    ``channels_first`` is a real Keras value, so it gets its own message
-    instead of a bare "must be one of".
-    """
-
-    expected = "'channels_last' or null"
-
-    def check(self, value, argument):
-        if value is None:
-            return None
-        if isinstance(value, str) and value.lower() == "channels_last":
-            return "channels_last"
-        if isinstance(value, str) and value.lower() == "channels_first":
-            raise ArgumentError(f"argument '{argument}': 'channels_first' is not supported; layerspec uses "
-                                "channels_last, with channels on the last axis", argument=argument)
-        raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
-                            argument=argument)
-
-    def json_schema(self):
-        return {"anyOf": [Choice("channels_last").json_schema(), {"type": "null"}]}
 
 
 def as_tuple(value, rank: int) -> tuple:

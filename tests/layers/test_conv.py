@@ -330,7 +330,7 @@ def test_shape_errors(layer, input_shape, message, argument):
      "argument 'data_format': 'channels_first' is not supported; layerspec uses channels_last, "
      "with channels on the last axis", "data_format"),
     (lambda: Conv2D(6, 3, data_format="nhwc"),
-     "argument 'data_format' must be 'channels_last' or null, got string 'nhwc'", "data_format"),
+     "argument 'data_format' must be one of 'channels_last' or null, got string 'nhwc'", "data_format"),
     (lambda: Conv2D(6, 3, kernel_regularizer="l2"),
      "argument 'kernel_regularizer' is a Keras training option that layerspec does not support (it runs inference only)", "kernel_regularizer"),
 ])

@@ -328,7 +328,10 @@ def test_padding_argument_errors(cls, value, message):
     (UpSampling2D, {"interpolation": "nearst"},
      "argument 'interpolation' must be one of 'nearest', got string 'nearst' (did you mean 'nearest'?)"),
     (ZeroPadding2D, {"data_format": "channels_first"},
-     "argument 'data_format' must be one of 'channels_last' or null, got string 'channels_first' "
+     "argument 'data_format': 'channels_first' is not supported; layerspec uses channels_last, "
+     "with channels on the last axis"),
+    (UpSampling2D, {"data_format": "channel_last"},
+     "argument 'data_format' must be one of 'channels_last' or null, got string 'channel_last' "
      "(did you mean 'channels_last'?)"),
     (Cropping1D, {"data_format": "channels_last"}, "unknown argument 'data_format'"),
 ])
