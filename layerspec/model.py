@@ -76,7 +76,7 @@ class Sequential:
         #: ``(input_shape, output_shape)`` per layer, batch axis first.
         self.shapes: list[tuple[tuple, tuple]] = []
         #: ``(per-sample shape, dtype)`` of the inputs ``predict`` passes
-        #: straight to the layers; set once weights are ready (see ``_direct``).
+        #: straight to the layers; set once the weights are known to be set.
         self._direct_input: tuple | None = None
         for layer in layers:
             self._append(layer)
@@ -301,8 +301,8 @@ class Sequential:
             return self._forward_direct(inputs, source)
         inputs, single = self.as_batch(inputs)
         self._ensure_weights()
-        if self._direct_input is None and None not in self.input_shape and self.layers[0].input_kind != "int":
-            self._direct_input = (self.input_shape, np.dtype(self.dtype))
+        if self._direct_input is None:
+            self._direct_input = self._direct_input_form()
         rows = inputs.shape[0]
         step = max(batch_size or rows, 1)
         output_shape = self.runtime_output_shape(inputs.shape, source)
@@ -320,6 +320,13 @@ class Sequential:
             if on_batch is not None:
                 on_batch(stop - start)
         return out[0] if single else out
+
+    def _direct_input_form(self) -> tuple | None:
+        """``(per-sample shape, dtype)`` of inputs that need no check or
+        conversion; None where every input does (unknown sizes, integer ids)."""
+        if None in self.input_shape or self.layers[0].input_kind == "int":
+            return None
+        return self.input_shape, np.dtype(self.dtype)
 
     def _forward_direct(self, batch: np.ndarray, source: str) -> np.ndarray:
         """:meth:`forward` on a ready batch, errors as in :meth:`_forward_rows`."""
