@@ -85,6 +85,22 @@ def stack_costs(model) -> list[LayerCost]:
             for layer, (inp, out) in zip(model.layers, model.shapes)]
 
 
+def known_once_sized(model) -> bool:
+    """Whether every cost of a model with unknown input sizes would be known
+    once those sizes are given (so a ``?`` is for want of sizes, not of a
+    layer's cost rule)."""
+    from .model import infer_output_shape
+
+    if None not in model.input_shape or not all(_has_shape_rule(layer) for layer in model.layers):
+        return False
+    shape = (None,) + tuple(PROBE_SIZES[0] if size is None else size for size in model.input_shape)
+    try:
+        costs = _concrete_costs(model.layers, shape, infer_output_shape)
+    except LayerspecError:
+        return False
+    return all(None not in cost for cost in costs)
+
+
 def _per_step_costs(model, axis: int, infer) -> list[LayerCost]:
     runs = []
     for size in PROBE_SIZES:

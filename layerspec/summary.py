@@ -6,7 +6,7 @@ import json
 import re
 from fractions import Fraction
 
-from .costs import PerStep, inference_memory, stack_costs, total
+from .costs import PerStep, inference_memory, known_once_sized, stack_costs, total
 from .layers.base import format_shape
 
 #: Columns ``--columns`` can choose, with their headers; the first column
@@ -30,6 +30,11 @@ MIN_SHRUNK_WIDTH = 8
 
 class Summary(dict):
     """The summary as data (DESIGN §3); ``str()`` gives the table."""
+
+    #: How many unknown input sizes leave costs at ``?`` that giving the
+    #: sizes would make known (0: none, or a layer has no cost rule). For
+    #: the table's footer; not part of the JSON.
+    sizes_wanted = 0
 
     def __str__(self) -> str:
         return render_table(self)
@@ -95,6 +100,8 @@ def summarize(model, batch_size: int | None = None) -> Summary:
         per_layer = [input_bytes] + [_times(cost.output_elements, itemsize) for cost in costs]
         summary["batch_size"] = batch_size
         summary["inference_memory_bytes"] = inference_memory(summary["params_bytes"], per_layer, batch_size)
+    if summary["total_flops"] is None and known_once_sized(model):
+        summary.sizes_wanted = sum(size is None for size in model.input_shape)
     return summary
 
 
@@ -181,9 +188,11 @@ def _footer(summary: dict) -> list[str]:
     lines = [f"{label}: {summary[key]:,} ({readable_size(summary[key] * itemsize)})"
              for label, key in (("Total params", "total_params"), ("Trainable params", "trainable_params"),
                                 ("Non-trainable params", "non_trainable_params"))]
+    sizes_wanted = getattr(summary, "sizes_wanted", 0)
+    unknown = _unknown_total_text(sizes_wanted)
     for label, key in (("Total MACs", "total_macs"), ("Total FLOPs", "total_flops")):
-        lines.append(f"{label}: {_total_text(_cost_of(summary, key))}")
-    lines.append(f"Activations: {_bytes_total_text(_cost_of(summary, 'activation_bytes'))}")
+        lines.append(f"{label}: {_total_text(_cost_of(summary, key), unknown)}")
+    lines.append(f"Activations: {_bytes_total_text(_cost_of(summary, 'activation_bytes'), unknown if sizes_wanted else '?')}")
     if "batch_size" in summary:
         memory = summary["inference_memory_bytes"]
         estimate = "unknown (a size is unknown)" if memory is None else readable_size(memory)
@@ -192,17 +201,24 @@ def _footer(summary: dict) -> list[str]:
     return lines
 
 
-def _total_text(value) -> str:
+def _unknown_total_text(sizes_wanted: int) -> str:
+    """What an unknown total says: why it is unknown."""
+    if sizes_wanted:
+        return f"? (depends on the {sizes_wanted} unknown input sizes; give them with --input-shape)"
+    return "? (a layer's cost is not known)"
+
+
+def _total_text(value, unknown: str) -> str:
     if value is None:
-        return "? (a layer's cost is not known)"
+        return unknown
     if isinstance(value, PerStep):
         return _per_step_text(value, human)
     return f"{value:,} ({human(value)}) per sample"
 
 
-def _bytes_total_text(value) -> str:
+def _bytes_total_text(value, unknown: str) -> str:
     if value is None:
-        return "?"
+        return unknown
     if isinstance(value, PerStep):
         return _per_step_text(value, lambda size: readable_size(float(size)))
     return f"{readable_size(value)} per sample"

@@ -103,3 +103,43 @@ def test_summarising_a_giant_spec_allocates_no_weight():
         tracemalloc.stop()
     assert summary["total_params"] == 8 * (2 * 12288 + 12288 * 49152 + 49152 + 49152 * 12288 + 12288)
     assert peak < 5 * 2**20  # a single float32 kernel here would be 2.4 GB
+
+
+def footer(model) -> dict:
+    """The summary table's footer lines, by label."""
+    lines = str(model.summary()).splitlines()
+    return dict(line.strip().split(": ", 1) for line in lines[-6:])
+
+
+def test_costs_over_two_unknown_sizes_ask_for_the_sizes():
+    model = layerspec.loads("input: [null, null, 3]\nlayers:\n"
+                            "  - {type: Conv2D, filters: 4, kernel_size: 3, padding: same}\n"
+                            "  - {type: GlobalAveragePooling2D}\n")
+    summary = model.summary()
+    assert summary.sizes_wanted == 2
+    assert "sizes_wanted" not in summary.to_json()
+    wanted = "? (depends on the 2 unknown input sizes; give them with --input-shape)"
+    assert footer(model) == {"Total params": "112 (448.00 B)", "Trainable params": "112 (448.00 B)",
+                             "Non-trainable params": "0 (0.00 B)", "Total MACs": wanted,
+                             "Total FLOPs": wanted, "Activations": wanted}
+
+
+class NoCostRule(layerspec.Layer):
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, inputs):
+        return inputs
+
+
+@pytest.mark.parametrize("input_shape, activations", [
+    ((3,), "16.00 B per sample"),
+    ((None, 3), "16.00 B per step of the unknown size, per sample"),
+], ids=["known sizes", "one unknown size"])
+def test_a_layer_without_a_cost_rule_is_named_as_the_reason(input_shape, activations):
+    model = layerspec.Sequential([layerspec.layers.Dense(2), NoCostRule()], input_shape=input_shape)
+    model.build()
+    lines = footer(model)
+    assert model.summary().sizes_wanted == 0
+    assert lines["Total MACs"] == lines["Total FLOPs"] == "? (a layer's cost is not known)"
+    assert lines["Activations"] == activations
