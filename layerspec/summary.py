@@ -192,20 +192,26 @@ def _footer(summary: dict) -> list[str]:
     unknown = _unknown_total_text(sizes_wanted)
     for label, key in (("Total MACs", "total_macs"), ("Total FLOPs", "total_flops")):
         lines.append(f"{label}: {_total_text(_cost_of(summary, key), unknown)}")
-    lines.append(f"Activations: {_bytes_total_text(_cost_of(summary, 'activation_bytes'), unknown if sizes_wanted else '?')}")
+    activations = _bytes_total_text(_cost_of(summary, "activation_bytes"), unknown if sizes_wanted else "?")
+    lines.append(f"Activations: {activations}")
     if "batch_size" in summary:
         memory = summary["inference_memory_bytes"]
-        estimate = "unknown (a size is unknown)" if memory is None else readable_size(memory)
-        lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate} "
-                     "(parameters + the largest two consecutive activations)")
+        # Unknown only where an input size is.
+        estimate = (f"{readable_size(memory)} (parameters + the largest two consecutive activations)"
+                    if memory is not None else f"? ({_wanting_sizes(summary['input_shape'][1:].count(None))})")
+        lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate}")
     return lines
 
 
 def _unknown_total_text(sizes_wanted: int) -> str:
     """What an unknown total says: why it is unknown."""
-    if sizes_wanted:
-        return f"? (depends on the {sizes_wanted} unknown input sizes; give them with --input-shape)"
-    return "? (a layer's cost is not known)"
+    return f"? ({_wanting_sizes(sizes_wanted)})" if sizes_wanted else "? (a layer's cost is not known)"
+
+
+def _wanting_sizes(count: int) -> str:
+    if count == 1:
+        return "depends on the unknown input size; give it with --input-shape"
+    return f"depends on the {count} unknown input sizes; give them with --input-shape"
 
 
 def _total_text(value, unknown: str) -> str:

@@ -33,6 +33,18 @@ def test_inference_memory_estimate_for_a_batch(mlp):
                                              "(parameters + the largest two consecutive activations)")
 
 
+@pytest.mark.parametrize("input_shape, wanted", [
+    ((None, 4), "depends on the unknown input size; give it with --input-shape"),
+    ((None, None, 4), "depends on the 2 unknown input sizes; give them with --input-shape"),
+])
+def test_inference_memory_over_unknown_sizes_asks_for_them(input_shape, wanted):
+    model = layerspec.Sequential([layerspec.layers.Dense(2)], input_shape=input_shape)
+    model.build()
+    summary = summarize(model, batch_size=8)
+    assert summary["inference_memory_bytes"] is None
+    assert str(summary).splitlines()[-1] == f" Estimated inference memory at batch size 8: ? ({wanted})"
+
+
 def test_columns_are_chosen(mlp):
     text = render_table(mlp.summary(), ("input_shape", "trainable", "activation_bytes"))
     header = text.splitlines()[2]
