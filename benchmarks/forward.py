@@ -4,7 +4,8 @@ For each model and batch size this times ``model.predict`` and several
 hand-written NumPy versions of the same computation with the same weights
 (each checked to give the same result), in turn, round after round, in one
 process, and prints layerspec's time over the *fastest* reference's time,
-naming that reference. Each time is the fastest of the rounds (see
+naming that reference, and in the ``target`` column the ratio each goal is
+set on (``TARGETS``). Each time is the fastest of the rounds (see
 ``time_alternately``). Every reference gets its weights rearranged once,
 outside the timing, as layerspec does.
 
