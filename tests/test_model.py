@@ -155,6 +155,28 @@ def test_every_input_form_gives_the_general_paths_values(make_input):
     np.testing.assert_array_equal(got, expected[0] if np.ndim(given) == 1 else expected)
 
 
+@pytest.mark.parametrize("make_input, call, direct", [
+    (lambda x: x, {}, True),
+    (lambda x: x[1:4], {}, True),  # a C-ordered slice
+    (lambda x: x, {"batch_size": 5}, True),
+    (lambda x: x, {"batch_size": 2}, False),
+    (lambda x: x, {"out": np.empty((5, 2), np.float32)}, False),
+    (lambda x: np.asfortranarray(x), {}, False),
+    (lambda x: x[:, ::-1], {}, False),
+    (lambda x: x.astype(np.float64), {}, False),
+    (lambda x: x.tolist(), {}, False),
+    (lambda x: x[0], {}, False),
+    (lambda x: x[:0], {}, False),
+], ids=["ready", "slice", "one-batch", "batches", "out", "fortran", "reversed", "float64", "list", "single", "empty"])
+def test_only_ready_batches_take_the_direct_path(monkeypatch, make_input, call, direct):
+    model = ready_model()
+    taken = []
+    original = model._forward_direct
+    monkeypatch.setattr(model, "_forward_direct", lambda *args: taken.append(True) or original(*args))
+    model.predict(make_input(np.ones((5, 3), np.float32)), **call)
+    assert bool(taken) == direct
+
+
 def test_direct_path_honours_batch_size_and_out():
     model = ready_model()
     x = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
