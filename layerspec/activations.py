@@ -541,10 +541,9 @@ def apply_inplace(function: Activation, x: np.ndarray) -> np.ndarray:
     into a new array. The values are those of the pure function, bit for
     bit.
     """
-    in_place = _IN_PLACE.get(function)
-    if in_place is None or x.dtype.kind != "f" or not x.flags.writeable:
+    if x.dtype.kind != "f" or not x.flags.writeable:
         return function(x)
-    return in_place(x)
+    return in_place_form(function)(x)
 
 
 def in_place_form(function: Activation) -> Activation:
