@@ -42,6 +42,11 @@ def auto_names(layers: Iterable[tuple[type, str | None]]) -> list[str]:
     return names
 
 
+def weight_key(layer: Layer, weight) -> str:
+    """A weight's key in weights files (DESIGN §4): ``LAYER/WEIGHT``."""
+    return f"{layer.name}/{weight.name}"
+
+
 def layer_label(index: int, layer: Layer) -> str:
     """How messages name a layer: ``layer 2 'dense_1' (Dense)``."""
     from .registry import display_name
@@ -166,7 +171,7 @@ class Sequential:
         self._require_built()
         for layer in self.layers:
             for weight in layer.weights:
-                yield f"{layer.name}/{weight.name}", weight
+                yield weight_key(layer, weight), weight
 
     def count_params(self) -> int:
         """Total parameters (exact; nothing is allocated)."""
@@ -183,7 +188,7 @@ class Sequential:
         self._require_built()
         for index, layer in enumerate(self.layers):
             for weight in layer.weights:
-                key = f"{layer.name}/{weight.name}"
+                key = weight_key(layer, weight)
                 try:
                     weight.initialize(np.random.default_rng(_weight_seed(seed, key)))
                 except LayerspecError as error:
@@ -237,7 +242,7 @@ class Sequential:
                 check_finite(array, f"{source}: weight '{key}'")
             converted[key] = array
         for layer in self.layers:
-            problem = layer.weight_problem({weight.name: converted[f"{layer.name}/{weight.name}"]
+            problem = layer.weight_problem({weight.name: converted[weight_key(layer, weight)]
                                             for weight in layer.weights})
             if problem is not None:
                 name, reason = problem
