@@ -7,9 +7,12 @@ file becomes a :class:`~layerspec.errors.DataError` (inputs) or
 :class:`~layerspec.errors.WeightsError` (weights) that names the file — never
 a traceback, an unpickling, a hang or a huge allocation.
 
-Outputs are written to a temporary file in the target's directory and
-renamed into place only when complete, so an interrupted or failed write
-never leaves a partial file and never damages an existing one.
+Outputs to files are written to a temporary file in the target's directory
+and renamed into place only when complete, so an interrupted or failed
+write never leaves a partial file and never damages an existing one. Only
+regular files are ever replaced: a symbolic link's target is replaced (the
+link stays), a FIFO or device is written into in place, sequentially, and a
+directory or socket is refused (see :func:`open_output`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import io
 import math
 import os
 import re
+import shutil
 import stat
 import struct
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -41,11 +46,13 @@ except ImportError:  # pragma: no cover - numpy 1.x
 
 __all__ = [
     "MAX_HEADER_SIZE",
+    "SequentialNpyOutput",
     "atomic_output",
     "check_finite",
     "convert_floats",
     "convert_integers",
     "npy_writer",
+    "open_output",
     "read_npy",
     "read_npz",
     "same_file",
@@ -646,7 +653,162 @@ def check_finite(array: np.ndarray, source: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# Atomic writing
+# Writing outputs
+#
+# What is at an output's path decides how it is written:
+# - nothing, or a regular file: atomically, through a temporary file in the
+#   same directory renamed onto the path when complete;
+# - a symbolic link (a chain of them, a dangling one): its final target, as
+#   above; the link stays a link;
+# - an existing FIFO, character or block device: opened and written in
+#   place, sequentially. Replacing it by a regular file would break the
+#   system (``/dev/null``) or the reader (a FIFO), and it can be neither
+#   renamed onto atomically nor memory-mapped;
+# - a directory or a socket: refused, nothing written.
+# A writable binary file object (``sys.stdout.buffer``) is written
+# sequentially too, flushed and left open.
+
+#: Kinds of file a path may name that can hold no output, and why.
+_UNWRITABLE = (
+    (stat.S_ISDIR, "it is a directory"),
+    (stat.S_ISSOCK, "it is a socket, which cannot be opened as a file"),
+)
+
+_IN_PLACE = (stat.S_ISFIFO, stat.S_ISCHR, stat.S_ISBLK)
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where an output goes, examined before anything is written."""
+
+    name: str  # for messages: the path as given, or "standard output"
+    path: str | None = None  # the file to write (symlinks followed); None for a stream
+    stream: BinaryIO | None = None  # a file object, written as it is
+    mode: int | None = None  # st_mode of what is at ``path``, None if nothing is
+
+    @property
+    def atomic(self) -> bool:
+        """Whether the output replaces ``path`` by rename (else it is written in order)."""
+        return self.stream is None and (self.mode is None or stat.S_ISREG(self.mode))
+
+
+def _destination(destination: str | os.PathLike | BinaryIO) -> _Destination:
+    """Classify an output path or stream, refusing what cannot hold an output.
+
+    Raises:
+        DataError: for a directory, a socket, a symbolic link loop, or
+            another kind of file that is neither regular nor a FIFO or device.
+        TypeError: for an object that is neither a path nor writable.
+    """
+    if not isinstance(destination, (str, bytes, os.PathLike)):
+        if not callable(getattr(destination, "write", None)):
+            raise TypeError(f"an output must be a path or a writable binary file, "
+                            f"not {type(destination).__name__}")
+        return _Destination(_stream_name(destination), stream=destination)
+    name = os.fspath(destination)
+    target = _final_target(name)
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):  # nothing there (or unreadable): creating it will tell
+        return _Destination(name, path=target)
+    for test, reason in _UNWRITABLE:
+        if test(mode):
+            raise DataError(f"cannot write {name}: {reason}")
+    if not stat.S_ISREG(mode) and not any(test(mode) for test in _IN_PLACE):
+        raise DataError(f"cannot write {name}: {_irregularity(mode)}")
+    return _Destination(name, path=target, mode=mode)
+
+
+def _stream_name(stream) -> str:
+    if stream is getattr(sys.stdout, "buffer", None):
+        return "standard output"
+    name = getattr(stream, "name", None)
+    return name if isinstance(name, str) else "the output stream"
+
+
+def _final_target(path: str) -> str:
+    """The file ``path`` names once symbolic links are followed.
+
+    ``path`` itself unless it is a link; a chain is followed to its end, and
+    a dangling link gives the path it points to (which writing creates).
+    """
+    if not os.path.islink(path):
+        return path
+    target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath stops where a loop begins
+        raise DataError(f"cannot write {path}: {os.strerror(errno.ELOOP)}")
+    return target
+
+
+def _open_destination(destination: _Destination):
+    """The context manager that writes to ``destination`` the way it needs."""
+    if destination.stream is not None:
+        return _sequential_output(destination.stream, destination.name, close=False)
+    if destination.atomic:
+        return _atomic_file(destination.path, destination.name)
+    return _in_place_file(destination.path, destination.name)
+
+
+@contextlib.contextmanager
+def open_output(destination: str | os.PathLike | BinaryIO) -> Iterator[BinaryIO]:
+    """Open an output for writing from start to end, as fits what it is.
+
+    - a path where nothing is, or a regular file: see :func:`atomic_output`
+      (all at once or not at all);
+    - a symbolic link, also a chain or a dangling link whose target's
+      directory exists: its final target is replaced atomically, and the
+      link stays a link;
+    - an existing FIFO, character or block device: written in place — opened
+      for writing (a FIFO waits for a reader, as a shell's ``>`` does),
+      never created, truncated, renamed onto or replaced by a file. Nothing
+      can make that atomic: an error midway leaves the bytes already written
+      with the reader;
+    - a writable binary file object (e.g. ``sys.stdout.buffer``): written as
+      it is, flushed at the end and left open.
+
+    Raises:
+        DataError: ``cannot write NAME: REASON`` for a directory or socket
+            (nothing is written), a symbolic link loop, a path that cannot be
+            opened or created, and any OSError raised while the block writes
+            (a full disk, a reader that went away).
+    """
+    with _open_destination(_destination(destination)) as file:
+        yield file
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Write a file all at once or not at all.
+
+    Yields a binary file object for a temporary file in the target's
+    directory (so the final rename never crosses file systems). On normal
+    exit the file is flushed, fsync'ed and renamed onto ``path``, replacing
+    any file there. On any exception, KeyboardInterrupt included, the
+    temporary file is removed and the exception re-raised: an existing file at
+    ``path`` stays byte-for-byte unchanged and no partial file is left.
+
+    A symbolic link at ``path`` is followed (through a chain, and when it
+    dangles) and its final target is replaced; the link stays a link.
+    Only regular files are ever replaced: a FIFO or device is refused here
+    (:func:`open_output` writes into it in place).
+
+    The new file gets the usual mode of a new file (0o666 minus the umask);
+    nothing of a replaced file (mode, owner, links) is preserved.
+
+    Raises:
+        DataError: ``cannot write PATH: REASON`` if ``path`` is a directory,
+            a socket, a FIFO or device, a symbolic link loop, or cannot be
+            created, and for any OSError (a full disk, say) raised while the
+            block writes.
+    """
+    destination = _destination(path)
+    if destination.stream is not None:
+        raise TypeError("atomic_output needs a path; use open_output for a file object")
+    if not destination.atomic:
+        raise DataError(f"cannot write {destination.name}: {_irregularity(destination.mode)}, "
+                        "so it cannot be replaced atomically")
+    with _atomic_file(destination.path, destination.name) as file:
+        yield file
 
 
 def _current_umask() -> int:
@@ -674,34 +836,34 @@ def _fsync_directory(directory: str) -> None:
             os.close(fd)
 
 
+def _link_note(name: str, target: str) -> str:
+    # "No such file or directory" about a link that exists needs its target.
+    return f" ({name} is a symbolic link to {target})" if target != name else ""
+
+
+def _check_still_replaceable(target: str) -> None:
+    """Refuse to rename onto what became a FIFO, device or directory meanwhile."""
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise _Unreplaceable(_irregularity(mode))
+
+
+class _Unreplaceable(Exception):
+    """The target changed kind while its replacement was being written."""
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """Write a file all at once or not at all.
-
-    Yields a binary file object for a temporary file in the target's
-    directory (so the final rename never crosses file systems). On normal
-    exit the file is flushed, fsync'ed and renamed onto ``path``, replacing
-    any file there. On any exception, KeyboardInterrupt included, the
-    temporary file is removed and the exception re-raised: an existing file at
-    ``path`` stays byte-for-byte unchanged and no partial file is left.
-
-    The new file gets the usual mode of a new file (0o666 minus the umask);
-    nothing of a replaced file (mode, owner, links) is preserved.
-
-    Raises:
-        DataError: ``cannot write PATH: REASON`` if ``path`` is a directory or
-            cannot be created, and for any OSError (a full disk, say) raised
-            while the block writes.
-    """
-    target = os.fspath(path)
-    if os.path.isdir(target):
-        raise DataError(f"cannot write {target}: it is a directory")
+def _atomic_file(target: str, name: str) -> Iterator[BinaryIO]:
+    """:func:`atomic_output` onto ``target``, messages naming ``name``."""
     directory = os.path.dirname(target) or os.curdir
     try:
         fd, temp = tempfile.mkstemp(
             dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     except OSError as exc:
-        raise DataError(f"cannot write {target}: {_reason(exc)}") from None
+        raise DataError(f"cannot write {name}: {_reason(exc)}{_link_note(name, target)}") from None
     file = os.fdopen(fd, "wb")
     try:
         if hasattr(os, "fchmod"):  # mkstemp's 0o600 would surprise users
@@ -710,56 +872,134 @@ def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
         file.flush()
         os.fsync(file.fileno())
         file.close()
+        _check_still_replaceable(target)
         os.replace(temp, target)
     except BaseException as exc:
         _discard(file, temp)
+        if isinstance(exc, _Unreplaceable):
+            raise DataError(f"cannot write {name}: {exc}") from None
         if isinstance(exc, OSError):
-            raise DataError(f"cannot write {target}: {_reason(exc)}") from exc
+            raise DataError(f"cannot write {name}: {_reason(exc)}") from exc
         raise
     _fsync_directory(directory)
 
 
-def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` as ``.npy``, atomically.
+@contextlib.contextmanager
+def _in_place_file(target: str, name: str) -> Iterator[BinaryIO]:
+    """Write into the existing FIFO or device ``target``, sequentially."""
+    try:
+        # No O_CREAT or O_TRUNC: the file is used as it is. O_NOCTTY: a
+        # terminal device must not become our controlling terminal.
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise DataError(f"cannot write {name}: {_reason(exc)}") from None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        # Swapped for a regular file since it was examined: writing into it
+        # without truncating would leave old bytes behind, so stop.
+        os.close(fd)
+        raise DataError(f"cannot write {name}: it changed while it was being opened")
+    with _sequential_output(os.fdopen(fd, "wb"), name, close=True) as file:
+        yield file
 
-    The path is used exactly as given (``np.save`` would append ``.npy``).
+
+@contextlib.contextmanager
+def _sequential_output(file: BinaryIO, name: str, *, close: bool) -> Iterator[BinaryIO]:
+    """Yield ``file``, flush it at the end, turn OSErrors into DataErrors."""
+    try:
+        yield file
+        file.flush()
+    except OSError as exc:
+        raise DataError(f"cannot write {name}: {_reason(exc)}") from exc
+    finally:
+        if close:
+            with contextlib.suppress(OSError):  # e.g. unflushed bytes to a reader that left
+                file.close()
+
+
+def write_npy(destination: str | os.PathLike | BinaryIO, array: np.ndarray) -> None:
+    """Write ``array`` as ``.npy`` to a path (atomically) or an open binary file.
+
+    A path is used exactly as given (``np.save`` would append ``.npy``) and
+    written by :func:`open_output`'s rules: a regular file is replaced
+    atomically, a symbolic link's target too, a FIFO or device is written
+    in place, a directory is refused.
 
     Raises:
-        DataError: if the file cannot be written (see :func:`atomic_output`).
-        ValueError: for an array of Python objects, which is never pickled.
+        DataError: if the file cannot be written (see :func:`open_output`).
+        ValueError: for an array of Python objects, which is never pickled
+            (refused before anything is opened or written).
     """
-    with atomic_output(path) as file:
-        npy_format.write_array(file, np.asanyarray(array), allow_pickle=False)
+    array = np.asanyarray(array)
+    if array.dtype.hasobject:  # numpy would write the header before refusing
+        raise ValueError(f"write_npy: cannot write dtype {array.dtype} (Python objects are never pickled)")
+    target = _destination(destination)
+    if target.atomic:
+        with _atomic_file(target.path, target.name) as file:
+            npy_format.write_array(file, array, allow_pickle=False)
+        return
+    # numpy's writer asks a real file for its position, which a FIFO has not.
+    with _sequential_npy(target, array.shape, array.dtype) as output:
+        output[...] = array
 
 
-def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write a weights archive, atomically, that :func:`read_npz` reads back.
+def write_npz(destination: str | os.PathLike | BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write a weights archive, that :func:`read_npz` reads back, to a path
+    (atomically) or an open binary file.
 
     The archive is uncompressed, like ``np.savez``, so ``np.load`` reads it
     too; key ``dense/kernel`` is stored as member ``dense/kernel.npy``.
-    Timestamps are fixed, so equal arrays give byte-identical files.
+    Timestamps are fixed, so equal arrays give byte-identical files. A path
+    is written by :func:`open_output`'s rules. For a FIFO, device or file
+    object the archive is first built in an anonymous temporary file (zip
+    writing needs to seek back) and then copied, so every destination gets
+    the same bytes and an error while building it writes nothing there.
 
     Raises:
         WeightsError: for a key that would not read back (absolute, with a
             ``..`` part or a backslash, or empty).
-        DataError: if the file cannot be written (see :func:`atomic_output`).
+        DataError: if the file cannot be written (see :func:`open_output`).
     """
-    name = os.fspath(path)
+    destination = _destination(destination)
     members = []
     for key, array in arrays.items():
         member = f"{key}.npy"
         problem = _member_name_problem(member)
         if problem:
-            raise WeightsError(f"cannot write {name}: key {key!r} {problem}")
+            raise WeightsError(f"cannot write {destination.name}: key {key!r} {problem}")
         members.append((member, np.asanyarray(array)))
-    with atomic_output(name) as file:
-        with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED,
-                             allowZip64=True) as archive:
-            for member, array in members:
-                info = zipfile.ZipInfo(member, date_time=_ZIP_EPOCH)
-                info.external_attr = 0o644 << 16
-                with archive.open(info, mode="w", force_zip64=True) as stream:
-                    npy_format.write_array(stream, array, allow_pickle=False)
+    if destination.atomic:
+        with _atomic_file(destination.path, destination.name) as file:
+            _write_zip(file, members)
+        return
+    with _spooled_zip(members, destination.name) as spool:
+        with _open_destination(destination) as file:
+            shutil.copyfileobj(spool, file, _READ_CHUNK)
+
+
+def _write_zip(file: BinaryIO, members: list[tuple[str, np.ndarray]]) -> None:
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for member, array in members:
+            info = zipfile.ZipInfo(member, date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with archive.open(info, mode="w", force_zip64=True) as stream:
+                npy_format.write_array(stream, array, allow_pickle=False)
+
+
+@contextlib.contextmanager
+def _spooled_zip(members: list[tuple[str, np.ndarray]], name: str) -> Iterator[BinaryIO]:
+    """The archive built in an anonymous temporary file, rewound for reading.
+
+    The file has no name (it is unlinked at once), so it disappears however
+    the process ends.
+    """
+    with tempfile.TemporaryFile() as spool:
+        try:
+            _write_zip(spool, members)
+            spool.seek(0)
+        except OSError as exc:
+            raise DataError(f"cannot write {name}: {_reason(exc)} (while building the archive "
+                            f"in {tempfile.gettempdir()})") from exc
+        yield spool
 
 
 def _write_npy_header(file: BinaryIO, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -788,23 +1028,34 @@ def _reserve(file: BinaryIO, size: int) -> None:
 
 
 @contextlib.contextmanager
-def npy_writer(path: str | os.PathLike, shape, dtype) -> Iterator[np.ndarray]:
-    """Stream an ``.npy`` output batch by batch, atomically.
+def npy_writer(destination: str | os.PathLike | BinaryIO, shape, dtype
+               ) -> Iterator[np.ndarray | SequentialNpyOutput]:
+    """Stream an ``.npy`` output batch by batch.
 
-    Yields a writable array of the full ``shape`` — a memory map of a
+    To a regular file (or a new path, or a symbolic link's target), atomically:
+    yields a writable array of the full ``shape`` — a memory map of a
     temporary file in the target's directory — for the caller to fill. On
-    normal exit the data is flushed and the file renamed onto ``path``; on any
-    exception, KeyboardInterrupt included, the temporary file is removed and
-    ``path`` left as it was. A zero-byte shape (e.g. 0 rows) works: the file
-    is just the header.
+    normal exit the data is flushed and the file renamed onto the path; on
+    any exception, KeyboardInterrupt included, the temporary file is removed
+    and the path left as it was. A zero-byte shape (e.g. 0 rows) works: the
+    file is just the header.
+
+    To a FIFO, a device or a file object (``sys.stdout.buffer``), which can
+    be neither memory-mapped nor renamed onto, sequentially: yields a
+    :class:`SequentialNpyOutput`, which takes rows in order along the first
+    axis (``out[start:stop] = rows``, each write starting where the last
+    stopped) and writes them at once after the header. On an exception the
+    bytes already written stay with the reader (the header is written with
+    the first rows, so an error before them writes nothing).
 
     Args:
-        path: the output file, used exactly as given.
+        destination: the output path, used exactly as given, or a writable
+            binary file object.
         shape: the full output shape.
         dtype: the output dtype (no Python objects).
 
     Raises:
-        DataError: if the file cannot be written (see :func:`atomic_output`).
+        DataError: if the output cannot be written (see :func:`open_output`).
         ValueError: for a negative size or an object dtype.
     """
     shape = tuple(int(n) for n in shape)
@@ -813,7 +1064,12 @@ def npy_writer(path: str | os.PathLike, shape, dtype) -> Iterator[np.ndarray]:
         raise ValueError(f"npy_writer: negative size in shape {shape}")
     if dtype.hasobject:
         raise ValueError(f"npy_writer: cannot stream dtype {dtype} (Python objects)")
-    with atomic_output(path) as file:
+    target = _destination(destination)
+    if not target.atomic:
+        with _sequential_npy(target, shape, dtype) as output:
+            yield output
+        return
+    with _atomic_file(target.path, target.name) as file:
         _write_npy_header(file, shape, dtype)
         file.flush()
         offset = file.tell()
@@ -825,6 +1081,121 @@ def npy_writer(path: str | os.PathLike, shape, dtype) -> Iterator[np.ndarray]:
         output = np.memmap(file, dtype=dtype, mode="r+", offset=offset, shape=shape)
         yield output
         output.flush()
+
+
+@contextlib.contextmanager
+def _sequential_npy(target: _Destination, shape: tuple[int, ...], dtype: np.dtype
+                    ) -> Iterator[SequentialNpyOutput]:
+    """:func:`npy_writer` for a destination written in order."""
+    with _open_destination(target) as file:
+        stream = _NpyStream(file, shape, dtype)
+        yield SequentialNpyOutput(stream, shape)
+        stream.finish()
+
+
+@dataclass
+class _NpyStream:
+    """One ``.npy`` written from start to end: its file and how far it got."""
+
+    file: BinaryIO
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    written: int = 0  # bytes of data, after the header
+    started: bool = False  # whether the header is written
+
+    def write(self, data: np.ndarray) -> None:
+        """Append ``data`` (C-contiguous, of the stream's dtype)."""
+        self._start()
+        # A byte view of the rows, so they are written without a copy.
+        self.file.write(memoryview(data.reshape(-1).view(np.uint8)))
+        self.written += data.nbytes
+
+    def finish(self) -> None:
+        """Complete the file: rows never written are zeros, as in a memory map."""
+        self._start()
+        remaining = math.prod(self.shape) * self.dtype.itemsize - self.written
+        zeros = memoryview(bytes(min(remaining, _READ_CHUNK)))
+        while remaining > 0:
+            chunk = zeros[:remaining]
+            self.file.write(chunk)
+            self.written += len(chunk)
+            remaining -= len(chunk)
+
+    def _start(self) -> None:
+        if not self.started:
+            _write_npy_header(self.file, self.shape, self.dtype)
+            self.started = True
+
+
+class SequentialNpyOutput:
+    """What :func:`npy_writer` yields for an output written in order.
+
+    A FIFO, a device or a stream can be neither memory-mapped nor sought in,
+    so this stands in for the memory map with what filling an output batch
+    by batch needs:
+
+    - ``out[start:stop] = rows`` writes rows along the first axis, converted
+      to the output's dtype as NumPy assignment would; each write must start
+      where the previous one stopped (``out[...] = value`` writes it all,
+      ``out[()] = value`` fills a 0-d output);
+    - ``out[None]`` (``out[np.newaxis]``) is the same output seen with a
+      leading axis of 1, as ``run`` fills the output of a single sample;
+    - ``shape``, ``dtype``, ``ndim`` and ``len()``.
+    """
+
+    def __init__(self, stream: _NpyStream, shape: tuple[int, ...]):
+        self._stream = stream
+        self.shape = shape
+        self.dtype = stream.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d output")
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if key is None:
+            return SequentialNpyOutput(self._stream, (1,) + self.shape)
+        raise TypeError("an output written in order cannot be read; it takes out[start:stop] = rows "
+                        "and out[None]")
+
+    def __setitem__(self, key, value) -> None:
+        start, stop = self._row_range(key)
+        shape = (stop - start,) + self.shape[1:]
+        row_bytes = math.prod(self.shape[1:]) * self.dtype.itemsize
+        if stop <= start or row_bytes == 0:
+            return  # nothing to write, whatever the position
+        if start * row_bytes != self._stream.written:
+            raise ValueError(f"an output written in order takes rows in order: rows {start}:{stop} "
+                             f"given after {self._stream.written // row_bytes} rows")
+        self._stream.write(self._as_rows(value, shape))
+
+    def _row_range(self, key) -> tuple[int, int]:
+        if not self.shape:
+            if key == () or key is Ellipsis:
+                return 0, 1  # a 0-d output is one "row" of one value
+            raise TypeError(f"a 0-d output takes out[()] = value, not out[{key!r}]")
+        if key is Ellipsis:
+            key = slice(None)
+        if not isinstance(key, slice):
+            raise TypeError(f"an output written in order takes out[start:stop] = rows, not out[{key!r}]")
+        start, stop, step = key.indices(self.shape[0])
+        if step != 1:
+            raise TypeError("an output written in order takes rows with step 1")
+        return start, stop
+
+    def _as_rows(self, value, shape: tuple[int, ...]) -> np.ndarray:
+        """``value`` as C-contiguous rows of the output's dtype and ``shape``."""
+        if (isinstance(value, np.ndarray) and value.dtype == self.dtype and value.shape == shape
+                and value.flags.c_contiguous):
+            return value  # a batch's output as it is: no copy
+        rows = np.empty(shape, dtype=self.dtype)
+        rows[...] = value
+        return rows
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

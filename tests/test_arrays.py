@@ -8,8 +8,12 @@ import io
 import os
 import pickle
 import signal
+import socket
+import stat
 import struct
+import subprocess
 import sys
+import tempfile
 import zipfile
 
 import numpy as np
@@ -1134,3 +1138,284 @@ def test_same_file(tmp_path):
     if hasattr(os, "link"):
         os.link(first, tmp_path / "hard.npy")
         assert same_file(tmp_path / "hard.npy", first)
+
+
+# --------------------------------------------------------------------------
+# Outputs that are not regular files: FIFOs, devices, links, streams
+
+
+class FifoReader:
+    """A FIFO made at ``path``, with a ``cat`` process copying what is
+    written to it into an anonymous file, so the writer never blocks on it
+    and a writer that never opens it cannot hang the test."""
+
+    def __init__(self, path):
+        os.mkfifo(path)
+        self._sink = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(["cat", str(path)], stdout=self._sink)
+
+    def received(self, timeout: float = 10) -> bytes:
+        """Everything written, once the writer has closed the FIFO."""
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # the writer never came
+            self._process.kill()
+            self._process.wait()
+        self._sink.seek(0)
+        data = self._sink.read()
+        self._sink.close()
+        return data
+
+
+def make_char_device(path) -> None:
+    """A character device with /dev/null's numbers (1, 3) at ``path``; the
+    real /dev/null is never touched. Skips the test unless root may do it."""
+    if not hasattr(os, "mknod") or os.geteuid() != 0:
+        pytest.skip("creating a device file needs root")
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:  # a container without CAP_MKNOD
+        pytest.skip("this system does not let root create device files")
+
+
+def load_bytes(data: bytes):
+    return np.load(io.BytesIO(data))
+
+
+def write_through(path) -> None:
+    """Fill a 2 x 2 output batch by batch through :func:`npy_writer`."""
+    with npy_writer(path, (2, 2), np.float32) as output:
+        output[:1] = [[1, 2]]
+        output[1:] = [[3, 4]]
+
+
+@needs_fifo
+def test_write_npy_writes_into_a_fifo_in_place(tmp_path):
+    path = tmp_path / "out.npy"
+    reader = FifoReader(path)
+    values = np.arange(300_000, dtype=np.float32).reshape(1000, 300)  # more than a pipe buffer
+    write_npy(path, values)
+    np.testing.assert_array_equal(load_bytes(reader.received()), values)
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert os.listdir(tmp_path) == ["out.npy"]
+
+
+@needs_fifo
+def test_write_npz_to_a_fifo_sends_the_bytes_of_a_file(tmp_path):
+    weights = {"dense/kernel": np.arange(12.0).reshape(3, 4), "dense/bias": np.ones(4, np.float32)}
+    write_npz(tmp_path / "file.npz", weights)
+    path = tmp_path / "out.npz"
+    reader = FifoReader(path)
+    write_npz(path, weights)
+    assert reader.received() == (tmp_path / "file.npz").read_bytes()
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["file.npz", "out.npz"]
+
+
+@needs_fifo
+def test_npy_writer_streams_rows_into_a_fifo_in_order(tmp_path):
+    path = tmp_path / "out.npy"
+    reader = FifoReader(path)
+    expected = np.arange(60_000, dtype=np.float64).reshape(20_000, 3)
+    with npy_writer(path, expected.shape, np.float64) as output:
+        assert isinstance(output, arrays.SequentialNpyOutput)
+        assert output.shape == (20_000, 3) and output.dtype == np.float64 and len(output) == 20_000
+        for start in range(0, 20_000, 7_000):
+            output[start:start + 7_000] = expected[start:start + 7_000]
+    np.testing.assert_array_equal(load_bytes(reader.received()), expected)
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def test_npy_writer_to_a_stream_converts_rows_and_fills_the_rest_with_zeros():
+    stream = io.BytesIO()
+    with npy_writer(stream, (4, 2), ">f8") as output:
+        output[0:1] = [[1, 2]]  # ints, converted as NumPy assignment would
+        output[1:2] = np.float32(3.5)  # broadcast
+    assert not stream.closed
+    result = load_bytes(stream.getvalue())
+    assert result.dtype == np.dtype(">f8")
+    assert result.tolist() == [[1.0, 2.0], [3.5, 3.5], [0.0, 0.0], [0.0, 0.0]]
+
+
+def test_npy_writer_to_a_stream_takes_a_leading_axis_and_0d_outputs():
+    stream = io.BytesIO()
+    with npy_writer(stream, (3,), np.float32) as output:
+        output[None][0:1] = [[1, 2, 3]]  # as run fills one unbatched sample
+    assert load_bytes(stream.getvalue()).tolist() == [1.0, 2.0, 3.0]
+    stream = io.BytesIO()
+    with npy_writer(stream, (), np.int64) as output:
+        output[()] = 42
+    assert load_bytes(stream.getvalue())[()] == 42
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (3, 0, 2)])
+def test_npy_writer_to_a_stream_without_data_writes_the_header(shape):
+    stream = io.BytesIO()
+    with npy_writer(stream, shape, np.float32):
+        pass
+    assert load_bytes(stream.getvalue()).shape == shape
+
+
+def test_npy_writer_to_a_stream_refuses_rows_out_of_order():
+    stream = io.BytesIO()
+    with pytest.raises(ValueError) as excinfo:
+        with npy_writer(stream, (10, 2), np.float32) as output:
+            output[0:4] = 1.0
+            output[5:6] = 2.0
+    assert message(excinfo) == "an output written in order takes rows in order: rows 5:6 given after 4 rows"
+    with pytest.raises(TypeError):
+        with npy_writer(io.BytesIO(), (10, 2), np.float32) as output:
+            output[0:4:2] = 1.0
+
+
+def test_npy_writer_to_a_stream_writes_nothing_before_the_first_rows():
+    stream = io.BytesIO()
+    with pytest.raises(RuntimeError):
+        with npy_writer(stream, (10, 2), np.float32):
+            raise RuntimeError("the first batch failed")
+    assert stream.getvalue() == b""
+
+
+def test_write_npy_and_npz_write_to_an_open_binary_stream():
+    stream = io.BytesIO()
+    write_npy(stream, np.arange(6).reshape(2, 3))
+    assert not stream.closed and load_bytes(stream.getvalue()).tolist() == [[0, 1, 2], [3, 4, 5]]
+    stream = io.BytesIO()
+    write_npz(stream, {"a/b": np.arange(3.0)})
+    with zipfile.ZipFile(io.BytesIO(stream.getvalue())) as archive:
+        assert archive.namelist() == ["a/b.npy"]
+    assert load_bytes(stream.getvalue())["a/b"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_write_npy_refuses_objects_before_writing_to_a_stream():
+    stream = io.BytesIO()
+    with pytest.raises(ValueError):
+        write_npy(stream, np.array([{}], dtype=object))
+    assert stream.getvalue() == b""
+
+
+def test_a_failing_stream_is_a_data_error_naming_it():
+    class Gone(io.BytesIO):
+        name = "<reader>"
+
+        def write(self, data):
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    with pytest.raises(DataError) as excinfo:
+        write_npy(Gone(), np.zeros(3))
+    assert message(excinfo) == "cannot write <reader>: Broken pipe"
+
+
+@pytest.mark.parametrize("writer", [
+    lambda path: write_npy(path, np.arange(5.0)),
+    lambda path: write_npz(path, {"a": np.arange(5.0)}),
+    lambda path: write_through(path),
+])
+def test_writers_write_into_a_character_device_without_replacing_it(tmp_path, writer):
+    path = tmp_path / "null"
+    make_char_device(path)
+    device = os.lstat(path)
+    writer(path)
+    assert stat.S_ISCHR(os.lstat(path).st_mode) and os.lstat(path).st_rdev == device.st_rdev
+    assert os.listdir(tmp_path) == ["null"]
+
+
+@needs_fifo
+def test_atomic_output_refuses_what_it_cannot_replace(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    with pytest.raises(DataError) as excinfo:
+        with atomic_output(path):
+            pass
+    assert message(excinfo) == (f"cannot write {path}: it is a FIFO (named pipe), not a regular file, "
+                                "so it cannot be replaced atomically")
+    assert stat.S_ISFIFO(os.lstat(path).st_mode) and os.listdir(tmp_path) == ["fifo"]
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+@pytest.mark.parametrize("writer", [
+    lambda path: write_npy(path, np.arange(5.0)),
+    lambda path: write_npz(path, {"a": np.arange(5.0)}),
+    lambda path: write_through(path),
+])
+def test_writers_refuse_a_socket_and_leave_it(tmp_path, writer):
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        with pytest.raises(DataError) as excinfo:
+            writer(path)
+        assert message(excinfo) == f"cannot write {path}: it is a socket, which cannot be opened as a file"
+        assert stat.S_ISSOCK(os.lstat(path).st_mode) and os.listdir(tmp_path) == ["sock"]
+
+
+@pytest.mark.parametrize("writer", [
+    lambda path: write_npy(path, np.arange(5.0)),
+    lambda path: write_npz(path, {"a": np.arange(5.0)}),
+    lambda path: write_through(path),
+])
+def test_writers_refuse_a_directory_and_write_nothing(tmp_path, writer):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DataError) as excinfo:
+        writer(tmp_path / "out")
+    assert message(excinfo) == f"cannot write {tmp_path / 'out'}: it is a directory"
+    assert os.listdir(tmp_path) == ["out"] and os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("writer, check", [
+    (lambda path: write_npy(path, np.arange(3.0)), lambda path: read_npy(path).tolist() == [0.0, 1.0, 2.0]),
+    (lambda path: write_npz(path, {"a": np.arange(3.0)}), lambda path: read_npz(path)["a"].tolist() == [0.0, 1.0, 2.0]),
+    (write_through, lambda path: read_npy(path).tolist() == [[1.0, 2.0], [3.0, 4.0]]),
+])
+def test_writers_replace_a_symlinks_target_and_keep_the_link(tmp_path, writer, check):
+    target = tmp_path / "target.npy"
+    target.write_bytes(b"old")
+    (tmp_path / "link").symlink_to("target.npy")
+    with pytest.raises(KeyboardInterrupt):  # an interrupted write changes nothing
+        with npy_writer(tmp_path / "link", (10,), np.float32) as output:
+            output[:5] = 1.0
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["link", "target.npy"]
+    writer(tmp_path / "link")
+    assert os.readlink(tmp_path / "link") == "target.npy"
+    assert check(target)
+    assert sorted(os.listdir(tmp_path)) == ["link", "target.npy"]
+
+
+def test_a_symlink_chain_is_followed_to_its_end(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "target.npy").write_bytes(b"old")
+    (tmp_path / "middle").symlink_to("data/target.npy")
+    (tmp_path / "first").symlink_to("middle")
+    write_npy(tmp_path / "first", np.arange(4))
+    assert os.readlink(tmp_path / "first") == "middle" and os.readlink(tmp_path / "middle") == "data/target.npy"
+    assert read_npy(tmp_path / "data" / "target.npy").tolist() == [0, 1, 2, 3]
+    assert os.listdir(tmp_path / "data") == ["target.npy"]
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data" / "new.npz")
+    write_npz(tmp_path / "link", {"a": np.ones(2)})
+    assert os.path.islink(tmp_path / "link")
+    assert read_npz(tmp_path / "data" / "new.npz")["a"].tolist() == [1.0, 1.0]
+    assert os.listdir(tmp_path / "data") == ["new.npz"]
+
+
+def test_a_dangling_symlink_into_a_missing_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "missing" / "new.npy")
+    with pytest.raises(DataError) as excinfo:
+        write_npy(tmp_path / "link", np.ones(2))
+    assert message(excinfo) == (f"cannot write {tmp_path / 'link'}: No such file or directory "
+                                f"({tmp_path / 'link'} is a symbolic link to {tmp_path / 'missing' / 'new.npy'})")
+    assert os.listdir(tmp_path) == ["link"]
+
+
+def test_a_symlink_loop_is_a_clear_error(tmp_path):
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(DataError) as excinfo:
+        write_npy(tmp_path / "a", np.ones(2))
+    assert message(excinfo) == f"cannot write {tmp_path / 'a'}: Too many levels of symbolic links"
+    assert os.readlink(tmp_path / "a") == "b" and os.readlink(tmp_path / "b") == "a"
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
