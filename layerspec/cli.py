@@ -1,9 +1,22 @@
 """The command line: the only module that prints results or picks exit codes.
 
+Where output goes, one rule for every command: **a command's result goes to
+stdout; diagnostics about the run itself go to stderr.** The result is what
+the command was asked for: ``summary``'s table, ``run``'s array, ``diff``'s
+diff, ``layers``' listing, and ``check``'s findings with their tally — a
+linter's report is its result, as with ruff, mypy or flake8, so ``check >
+report.txt`` captures it and exit code 1 says that problems were found.
+Diagnostics are everything else: a spec that stops ``summary``/``run``/
+``init``/``diff`` from producing their result (``PATH:LINE:COL: error:
+MESSAGE``), notes (random weights), progress, and ``wrote FILE`` lines.
+
 Every command turns layerspec's own errors into ``PATH:LINE:COL: error:
 MESSAGE`` on stderr and exit code 1 in one place (:class:`_Group`); click
-handles usage errors with exit code 2. Heavy modules are imported inside the
-commands that need them, so ``--help`` stays fast.
+handles usage errors with exit code 2. Output never fails on a stream that
+cannot encode it (cp1252 or ASCII, as Windows redirects): tables and diffs
+are then drawn in ASCII, and any other character spelled in ASCII or
+escaped (:func:`_echo`). Heavy modules are imported inside the commands that
+need them, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -26,7 +39,45 @@ def format_error(error: LayerspecError) -> str:
 def report(error: LayerspecError) -> None:
     """Print every problem inside ``error`` to stderr."""
     for single in flatten(error):
-        click.echo(format_error(single), err=True)
+        _echo(format_error(single), err=True)
+
+
+def _can_encode(stream, text: str) -> bool:
+    """Whether ``stream``'s declared encoding can write ``text``."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """``click.echo`` that never fails on the stream's encoding.
+
+    Text the stream cannot encode has layerspec's own characters (box
+    drawing, arrows, the ellipsis) spelled in ASCII, and anything still
+    unencodable (a name in another script) backslash-escaped (``\\xe8``).
+    """
+    stream = sys.stderr if err else sys.stdout
+    if not _can_encode(stream, text):
+        from .summary import to_ascii
+
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            text = to_ascii(text).encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:  # an encoding Python does not know: ASCII is safe anywhere
+            text = to_ascii(text).encode("ascii", "backslashreplace").decode("ascii")
+    click.echo(text, err=err)
+
+
+def _ascii_only() -> bool:
+    """Whether stdout cannot encode box drawing and arrows, so tables and
+    diffs are laid out in ASCII (with columns still aligned)."""
+    return not _can_encode(sys.stdout, "┏━┃│…→")
+
+
+#: What to try after running out of memory, for the commands where it helps.
+OUT_OF_MEMORY_ADVICE = {"run": " (try a smaller --batch-size or --max-memory)"}
 
 
 class _Group(click.Group):
@@ -39,18 +90,18 @@ class _Group(click.Group):
             report(error)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            _echo("interrupted", err=True)
             sys.exit(130)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except MemoryError:
-            click.echo("error: out of memory (try a smaller --batch-size)", err=True)
+            _echo(f"error: out of memory{OUT_OF_MEMORY_ADVICE.get(ctx.invoked_subcommand, '')}", err=True)
             sys.exit(1)
         except Exception as error:  # a bug: say so plainly, without a traceback
             if os.environ.get("LAYERSPEC_DEBUG"):
                 raise
-            click.echo(f"error: internal error: {type(error).__name__}: {error} "
-                       "(set LAYERSPEC_DEBUG=1 for a traceback, and please report it)", err=True)
+            _echo(f"error: internal error: {type(error).__name__}: {error} "
+                  "(set LAYERSPEC_DEBUG=1 for a traceback, and please report it)", err=True)
             sys.exit(1)
 
 
@@ -131,10 +182,21 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Seed for random weights.")
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="layerspec")
-def main():
+def _left_at_default(parameter: str) -> bool:
+    """Whether the current command's ``parameter`` was not given by the user."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(parameter) is ParameterSource.DEFAULT
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="layerspec")
+@click.pass_context
+def main(ctx):
     """Describe neural networks in YAML; summarise, check and run them."""
+    if ctx.invoked_subcommand is None:
+        # Bare `layerspec`: the help is what was asked for (stdout, exit 0).
+        _echo(ctx.get_help())
 
 
 @main.command()
@@ -158,11 +220,11 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
     data = summarize(build_model(read_spec(spec), input_shape), batch_size=batch_size)
     columns = columns or DEFAULT_COLUMNS
     if output_format == "json":
-        click.echo(render_json(data))
+        _echo(render_json(data))
     elif output_format == "markdown":
-        click.echo(render_markdown(data, columns))
+        _echo(render_markdown(data, columns))
     else:
-        click.echo(render_table(data, columns, width or _terminal_width()))
+        _echo(render_table(data, columns, width or _terminal_width(), ascii_only=_ascii_only()))
 
 
 @main.command()
@@ -170,7 +232,8 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
 @click.argument("input_path", metavar="INPUT.npy", type=click.Path(dir_okay=True))
 @click.option("--weights", type=click.Path(dir_okay=True), help="Weights .npz (from 'layerspec init' or Keras).")
 @seed_option
-@click.option("-o", "--output", type=click.Path(dir_okay=True), help="Write the output to this .npy file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=True),
+              help="Write the output to this .npy file ('-' for standard output).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Rows per forward step (default: as many as --max-memory allows).")
 @click.option("--max-memory", type=MemorySize(), metavar="SIZE",
@@ -185,9 +248,12 @@ def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, 
     """Run a forward pass on INPUT.npy, streaming it in batches."""
     from .runner import run_model
 
-    result = run_model(spec, input_path, weights=weights, seed=seed, output=output, batch_size=batch_size,
-                       dtype=dtype, max_memory=max_memory, progress=_progress_bar(progress),
-                       allow_nonfinite=allow_nonfinite)
+    if weights is None and _left_at_default("seed"):
+        _note_when_running(f"note: no --weights given: using random weights (seed {seed})")
+    with _OutputDestination(output, ".npy") as destination:
+        result = run_model(spec, input_path, weights=weights, seed=seed, output=destination,
+                           batch_size=batch_size, dtype=dtype, max_memory=max_memory,
+                           progress=_progress_bar(progress), allow_nonfinite=allow_nonfinite)
     if output is None:
         import numpy as np
 
@@ -195,17 +261,32 @@ def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, 
         with np.printoptions(threshold=1000):
             click.echo(str(result.output))
     else:
-        click.echo(f"wrote {output}: shape {result.shape}, dtype {result.dtype}", err=True)
+        click.echo(f"wrote {_output_name(output)}: shape {result.shape}, dtype {result.dtype}", err=True)
 
 
 #: Runs of fewer batches finish too soon for a progress bar to help.
 PROGRESS_MIN_BATCHES = 4
 
 
+def _note_when_running(text: str) -> None:
+    """Show ``text`` on stderr as the forward pass starts, once the spec,
+    data and weights have passed their checks: not before an error that
+    stops the run first."""
+    click.get_current_context().meta.setdefault(_RUN_NOTES, []).append(text)
+
+
+_RUN_NOTES = "layerspec.run_notes"
+
+
 def _progress_bar(wanted: bool | None):
-    """A factory for ``run_model``'s progress callback, or None."""
+    """A factory for ``run_model``'s progress callback, which ``run_model``
+    calls as the forward pass starts: the notes waiting for that moment
+    (:func:`_note_when_running`) are shown then."""
 
     def start(rows: int, batches: int):
+        context = click.get_current_context(silent=True)
+        for note in context.meta.pop(_RUN_NOTES, []) if context is not None else ():
+            _echo(note, err=True)
         shown = wanted if wanted is not None else (sys.stderr.isatty() and batches >= PROGRESS_MIN_BATCHES)
         if not shown:
             return None
@@ -271,28 +352,87 @@ class _LineProgress(_RowProgress):
         self._last = now
         rate = self.rate()
         left = f", {(self.total - self.done) / rate:.0f} s left" if rate and self.done < self.total else ""
-        click.echo(f"rows {self.done:,}/{self.total:,} ({100 * self.done // max(self.total, 1)}%), "
-                   f"{rate:,.0f} rows/s{left}", err=True)
+        _echo(f"rows {self.done:,}/{self.total:,} ({100 * self.done // max(self.total, 1)}%), "
+              f"{rate:,.0f} rows/s{left}", err=True)
 
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=True), help="Weights .npz to write.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=True),
+              help="Weights .npz to write ('-' for standard output).")
 @seed_option
 @input_shape_option
 @plugin_option
 def init(spec, output, seed, input_shape):
     """Write freshly initialised weights to a .npz file."""
+    from .runner import check_weights_fit
     from .spec import build_model, locate, read_spec
 
-    spec_object = read_spec(spec)
-    model = build_model(spec_object, input_shape)
+    with _OutputDestination(output, ".npz") as destination:
+        spec_object = read_spec(spec)
+        model = build_model(spec_object, input_shape)
+        check_weights_fit(model)  # before allocating them, with the figures, as `run` does
+        try:
+            model.init(seed=seed)
+        except LayerspecError as error:
+            raise locate(error, spec_object) from None
+        model.save_weights(destination)
+    click.echo(f"wrote {_output_name(output)}: {len(model.get_weights())} arrays, "
+               f"{model.count_params():,} parameters", err=True)
+
+
+#: The ``-o`` of ``run`` and ``init`` that means standard output (``./-``
+#: names a file called ``-``).
+STDOUT_OUTPUT = "-"
+
+
+def _output_name(output: str) -> str:
+    """How messages name an ``-o`` value."""
+    return "standard output" if output == STDOUT_OUTPUT else output
+
+
+class _OutputDestination:
+    """``-o`` as the writers take it: the path, or for ``-`` standard output's
+    binary stream, so that the .npy/.npz bytes and nothing else go there.
+
+    Binary data is refused to a terminal, before any work, as it would only
+    garble it. When the reader of standard output goes away midway (``| head
+    -c 100``) the writer reports the broken pipe once (exit 1); stdout is then
+    pointed at /dev/null so that Python's flush at exit adds no second,
+    traceback-like complaint about it.
+    """
+
+    def __init__(self, output: str | None, kind: str):
+        self.output = output
+        self.kind = kind
+
+    def __enter__(self):
+        if self.output != STDOUT_OUTPUT:
+            return self.output
+        if sys.stdout.isatty():
+            from .errors import DataError
+
+            raise DataError(f"-o -: standard output is a terminal; redirect it to a file or a pipe to receive "
+                            f"the {self.kind} data, or give -o a file name")
+        sys.stdout.flush()  # text printed earlier must not come after the binary data
+        return sys.stdout.buffer
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if self.output == STDOUT_OUTPUT and isinstance(exc, LayerspecError) \
+                and isinstance(exc.__cause__, BrokenPipeError):
+            _detach_stdout()
+        return False
+
+
+def _detach_stdout() -> None:
+    """Point file descriptor 1 at /dev/null (Python's recipe for SIGPIPE-free exits)."""
     try:
-        model.init(seed=seed)
-    except LayerspecError as error:
-        raise locate(error, spec_object) from None
-    model.save_weights(output)
-    click.echo(f"wrote {output}: {len(model.get_weights())} arrays, {model.count_params():,} parameters", err=True)
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (e.g. click's test runner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 @main.command()
@@ -307,12 +447,16 @@ def check(paths, input_shape, output_format):
     Every problem found is reported (all bad keys and arguments; shape
     inference stops at the first layer that cannot be built), and each
     spec is held to its `expect` block. Exit 0 when all pass, 1 otherwise.
+
+    The findings are the result: they go to stdout, as a linter's do (ruff,
+    mypy); stderr carries only what stops the check itself (a plugin that
+    cannot load).
     """
     from .checker import check_paths, render_github, render_json, render_text
 
     reports = check_paths(paths, input_shape)
     render = {"text": render_text, "github": render_github, "json": render_json}[output_format]
-    click.echo(render(reports))
+    _echo(render(reports))
     if any(report.failed for report in reports):
         sys.exit(1)
 
@@ -332,11 +476,16 @@ def diff(old, new, input_shape, output_format):
     """
     from .diff import diff_summaries, render_diff_json, render_diff_markdown, render_diff_text
     from .spec import build_model, read_spec
+    from .summary import summarize
 
-    old_summary = build_model(read_spec(old), input_shape).summary()
-    new_summary = build_model(read_spec(new), input_shape).summary()
-    render = {"text": render_diff_text, "markdown": render_diff_markdown, "json": render_diff_json}[output_format]
-    click.echo(render(diff_summaries(old_summary, new_summary)))
+    old_summary = summarize(build_model(read_spec(old), input_shape))
+    new_summary = summarize(build_model(read_spec(new), input_shape))
+    changes = diff_summaries(old_summary, new_summary)
+    if output_format == "json":
+        _echo(render_diff_json(changes))
+    else:
+        render = render_diff_markdown if output_format == "markdown" else render_diff_text
+        _echo(render(changes, ascii_only=_ascii_only()))
 
 
 @main.command()
@@ -351,7 +500,7 @@ def schema():
 
     from .schema import spec_schema
 
-    click.echo(json.dumps(spec_schema(), indent=2))
+    _echo(json.dumps(spec_schema(), indent=2))
 
 
 @main.command()
@@ -366,7 +515,7 @@ def layers(names, output_format):
     from .catalog import catalog, render_catalog_json, render_catalog_text
 
     entries = catalog(names)
-    click.echo(render_catalog_json(entries) if output_format == "json" else render_catalog_text(entries))
+    _echo(render_catalog_json(entries) if output_format == "json" else render_catalog_text(entries))
 
 
 if __name__ == "__main__":  # pragma: no cover

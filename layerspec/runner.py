@@ -1,15 +1,19 @@
 """``layerspec run``: spec + input file (+ weights) → output, streamed in batches.
 
 The input is memory-mapped and read a batch at a time; with ``-o`` each
-batch's output goes straight into the output file (a temporary file in the
-target directory, renamed into place when complete). Peak memory is the
-weights plus a few batches' activations, whatever the input's size.
+batch's output goes straight into the output: into a memory-mapped temporary
+file in the target directory, renamed into place when complete, or, for a
+FIFO, a device or standard output, written in order after the header (see
+:func:`layerspec.arrays.npy_writer`). Peak memory is the weights plus a few
+batches' activations, whatever the input's size.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -84,13 +88,17 @@ def physical_memory() -> int | None:
 
 
 def run_model(spec_path: str, input_path: str, weights: str | None = None, seed: int = 0,
-              output: str | None = None, batch_size: int | None = None, dtype: str | None = None,
-              max_memory: int | None = None, progress=None, allow_nonfinite: bool = False) -> RunResult:
+              output: str | os.PathLike | BinaryIO | None = None, batch_size: int | None = None,
+              dtype: str | None = None, max_memory: int | None = None, progress=None,
+              allow_nonfinite: bool = False) -> RunResult:
     """Run the model of ``spec_path`` on the ``.npy`` at ``input_path``.
 
     Args:
-        output: write the result there (atomically, batch by batch); without
-            it the result is returned in memory.
+        output: write the result there, batch by batch: a path (a regular
+            file or a symbolic link's target is replaced atomically; an
+            existing FIFO or device is written in place, in order) or a
+            writable binary file such as ``sys.stdout.buffer`` (written in
+            order). Without it the result is returned in memory.
         batch_size: rows per batch; chosen from ``max_memory`` if not given.
         max_memory: the budget in bytes for one batch's activations.
         progress: called as ``progress(total_rows, batch_count)``; returns a
@@ -104,7 +112,7 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
     if dtype is not None:
         spec.dtype = dtype
     data = read_npy(input_path, mmap=True)
-    if output is not None and same_file(output, input_path):
+    if isinstance(output, (str, os.PathLike)) and same_file(output, input_path):
         raise DataError(f"{output}: the output would overwrite the input file; choose another -o path")
     model = build_model(spec, require_input=False)
     if not model.built:

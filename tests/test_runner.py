@@ -1,7 +1,9 @@
 """Streaming `run`: batch sizes, memory budget, progress, interruption."""
 
+import io
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -13,6 +15,7 @@ import pytest
 import layerspec
 from layerspec.runner import MAX_AUTO_BATCH, choose_batch_size, run_model, working_bytes_per_sample
 from tests.conftest import REPO, SPECS
+from tests.test_arrays import FifoReader
 
 MLP = str(SPECS / "mnist_mlp.yaml")
 
@@ -59,9 +62,10 @@ def test_max_memory_option_and_its_errors(cli, rows, tmp_path):
 
 
 def test_progress_is_silent_without_a_terminal_unless_asked(cli, rows, tmp_path):
-    quiet = cli("run", MLP, tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--batch-size", "100")
+    quiet = cli("run", MLP, tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--batch-size", "100", "--seed", "0")
     assert quiet.stderr == f"wrote {tmp_path / 'y.npy'}: shape (2500, 10), dtype float32\n"
-    loud = cli("run", MLP, tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--batch-size", "100", "--progress")
+    loud = cli("run", MLP, tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--batch-size", "100", "--seed", "0",
+               "--progress")
     lines = loud.stderr.splitlines()
     assert lines[0].startswith("rows 100/2,500 (4%), ")
     assert lines[-2].startswith("rows 2,500/2,500 (100%), ") and lines[-2].endswith(" rows/s")
@@ -118,3 +122,64 @@ def test_ctrl_c_on_a_real_process(tmp_path):
     assert process.returncode == 130
     assert b"Traceback" not in stderr and b"interrupted" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.py", "slow.yaml", "x.npy"]
+
+
+# --------------------------------------------------------------------------
+# Outputs that are not regular files
+
+
+class WriteLog(io.BytesIO):
+    """A binary stream that records the size of every write."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def write(self, data):
+        self.sizes.append(memoryview(data).nbytes)
+        return super().write(data)
+
+
+def expected_output(x: np.ndarray) -> np.ndarray:
+    return layerspec.load(MLP).init(seed=0).predict(x)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_run_streams_batches_into_a_fifo(rows, tmp_path):
+    reader = FifoReader(tmp_path / "y.npy")
+    result = run_model(MLP, str(tmp_path / "x.npy"), output=str(tmp_path / "y.npy"), batch_size=1000)
+    assert result.output is None and result.shape == (2500, 10)
+    received = np.load(io.BytesIO(reader.received()))
+    np.testing.assert_allclose(received, expected_output(rows), rtol=1e-5, atol=1e-7)
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "y.npy").st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]
+
+
+def test_run_writes_each_batch_to_a_stream_as_it_is_computed(rows, tmp_path):
+    stream = WriteLog()
+    run_model(MLP, str(tmp_path / "x.npy"), output=stream, batch_size=1000)
+    header = 128  # a .npy 1.0 header is padded to a multiple of 64 bytes
+    assert sum(stream.sizes[:-3]) == header
+    assert stream.sizes[-3:] == [1000 * 10 * 4, 1000 * 10 * 4, 500 * 10 * 4]
+    np.testing.assert_allclose(np.load(io.BytesIO(stream.getvalue())), expected_output(rows),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_run_writes_one_unbatched_sample_to_a_stream(tmp_path):
+    sample = np.linspace(-1, 1, 784, dtype=np.float32)
+    np.save(tmp_path / "x.npy", sample)
+    stream = io.BytesIO()
+    result = run_model(MLP, str(tmp_path / "x.npy"), output=stream)
+    assert result.shape == (10,)
+    received = np.load(io.BytesIO(stream.getvalue()))
+    np.testing.assert_allclose(received, expected_output(sample[None])[0], rtol=1e-5, atol=1e-7)
+
+
+def test_run_replaces_a_symlinks_target_and_keeps_the_link(rows, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "y.npy").write_bytes(b"old")
+    (tmp_path / "link").symlink_to("out/y.npy")
+    run_model(MLP, str(tmp_path / "x.npy"), output=str(tmp_path / "link"), batch_size=1000)
+    assert os.readlink(tmp_path / "link") == "out/y.npy"
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), expected_output(rows), rtol=1e-5, atol=1e-7)
+    assert os.listdir(tmp_path / "out") == ["y.npy"]
