@@ -39,6 +39,10 @@ def load_plugin(source: str) -> None:
         return
     from . import registry
 
+    # Built-ins first: a plugin that takes a built-in name is then told the
+    # name is the built-in's, and built-ins imported by the plugin's own
+    # imports are not attributed to it.
+    registry.load_builtin_layers()
     with registry.attributed_to(source):
         try:
             if _is_file(source):
@@ -85,6 +89,7 @@ def load_entry_points() -> None:
     from . import registry
     from .layers.base import Layer
 
+    registry.load_builtin_layers()
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         label = f"{entry_point.value} (entry point '{entry_point.name}')"
         with registry.attributed_to(label):

@@ -60,14 +60,18 @@ def register(cls=None, *, name: str | None = None):
         _classes[key] = layer_class
         _display_names[key] = display
         if key not in _origins:
-            _origins[key] = _current_origin or _module_origin(layer_class)
+            _origins[key] = _origin_of_class(layer_class)
         return layer_class
 
     return add if cls is None else add(cls)
 
 
-def _module_origin(layer_class: type) -> str:
-    return "built-in" if layer_class.__module__.startswith("layerspec.") else layer_class.__module__
+def _origin_of_class(layer_class: type) -> str:
+    # A built-in layer is built-in even when a plugin's import is what
+    # first imported layerspec.layers.
+    if layer_class.__module__.startswith("layerspec."):
+        return "built-in"
+    return _current_origin or layer_class.__module__
 
 
 def describe_origin(key: str) -> str:
@@ -89,11 +93,16 @@ def _same_definition(a: type, b: type) -> bool:
     return a.__module__ == b.__module__ and a.__qualname__ == b.__qualname__
 
 
-def _load_builtins() -> None:
+def load_builtin_layers() -> None:
+    """Register the built-in layers (once), before any plugin can take their names."""
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
         from . import layers  # noqa: F401  (registers the built-in layers)
+
+
+def _load_builtins() -> None:
+    load_builtin_layers()
     from .plugins import load_from_environment
 
     load_from_environment()  # once; later calls return at once

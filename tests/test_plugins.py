@@ -193,3 +193,39 @@ def test_installed_package_entry_point(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "layerspec", "layers", "SimpleDense"], capture_output=True,
                              text=True, env=env, check=False)
     assert listing.stdout.splitlines()[0] == "SimpleDense [plugin demo_layers (entry point 'demo')]"
+
+
+def run_layerspec(*args: str) -> subprocess.CompletedProcess:
+    """A fresh process: built-ins not yet registered when the plugin loads, as for a user."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("LAYERSPEC_PLUGINS", None)
+    return subprocess.run([sys.executable, "-m", "layerspec", *map(str, args)], capture_output=True, text=True,
+                          env=env, check=False)
+
+
+def test_layers_with_a_plugin_labels_only_the_plugin_layers_as_its_own():
+    listing = run_layerspec("layers", "--plugin", PLUGIN, "--format", "json")
+    assert listing.returncode == 0, listing.stderr
+    origins = {entry["type"]: entry["origin"] for entry in json.loads(listing.stdout)}
+    assert origins.pop("SimpleDense") == PLUGIN
+    assert set(origins.values()) == {"built-in"} and "Dense" in origins
+    text = run_layerspec("layers", "--plugin", PLUGIN).stdout.splitlines()
+    assert [line for line in text if "[plugin" in line] == [f"SimpleDense [plugin {PLUGIN}]"]
+
+
+def test_a_plugin_redefining_a_built_in_is_told_it_is_the_built_in(tmp_path):
+    clash = tmp_path / "dup3.py"
+    clash.write_text("import layerspec\n\n@layerspec.register\nclass Conv2D(layerspec.Layer):\n"
+                     "    def call(self, x):\n        return x\n")
+    result = run_layerspec("layers", "--plugin", clash)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (f"error: plugin '{clash}': layer type 'Conv2D' is already taken by the built-in "
+                             "layer Conv2D\n")
+
+
+def test_a_plugin_taking_another_plugins_name_names_that_plugin(tmp_path):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text("import layerspec\n\n@layerspec.register\nclass Foo(layerspec.Layer):\n    pass\n")
+    second.write_text("import layerspec\n\n@layerspec.register(name='foo')\nclass Bar(layerspec.Layer):\n    pass\n")
+    result = run_layerspec("layers", "--plugin", first, "--plugin", second)
+    assert result.stderr == f"error: plugin '{second}': layer type 'foo' is already taken by Foo from plugin '{first}'\n"
