@@ -1,6 +1,6 @@
 """Pure functions: two summaries → a layer-by-layer diff → text, Markdown or JSON.
 
-``diff_summaries(old, new)`` compares two summary dicts (DESIGN §3, what
+``diff_summaries(old, new)`` compares two summary dicts (docs/design.md §3, what
 ``model.summary()`` returns or ``summary --format json`` prints) and returns
 plain JSON-able data::
 
@@ -12,20 +12,28 @@ plain JSON-able data::
                 "input_shape": {"old", "new", "changed"}, "output_shape": {...}}}
 
 Each entry of ``layers`` is ``{"status", "name", "type", "old", "new",
-"changes"}``: ``status`` is ``added``, ``removed``, ``changed`` or
-``unchanged``; ``name`` and ``type`` are the new layer's (the old one's when
-removed); ``old`` and ``new`` are the layer's rows of the two summaries,
-unaltered (``null`` on the side where the layer does not exist), so a renamed
-layer shows both names; ``changes`` lists what differs, in the order
-``name, type, output_shape, params, trainable_params, non_trainable_params,
-macs, weights`` (empty for added and removed layers). Deltas are
-``new - old``, and ``null`` when either side is unknown (MACs of a layer that
-cannot count them).
+"changes", "argument_changes"}``: ``status`` is ``added``, ``removed``,
+``changed`` or ``unchanged``; ``name`` and ``type`` are the new layer's (the
+old one's when removed); ``old`` and ``new`` are the layer's rows of the two
+summaries, unaltered (``null`` on the side where the layer does not exist),
+so a renamed layer shows both names; ``changes`` lists what differs, in the
+order ``name, type, output_shape, params, trainable_params,
+non_trainable_params, macs, weights, arguments`` (empty for added and removed
+layers); ``argument_changes`` maps each constructor argument that differs to
+``{"old", "new"}`` (``activation: relu`` becoming ``tanh``, a Dropout's
+``rate``), in the new layer's argument order (empty unless ``arguments`` is
+in ``changes``). Deltas are ``new - old``, and ``null`` when either side is
+unknown (MACs of a layer that cannot count them).
 
 What counts as a change:
 
 - A layer's input shape is not compared: it is the previous layer's output
   shape (or the model's input), which is reported there already.
+- Every constructor argument is compared (the rows' ``arguments``, defaults
+  included), so a change that moves no shape or count — an activation, a
+  dropout rate — is still a change. Arguments are compared only between
+  layers of the same type, and only when both rows carry them (summaries
+  written before rows had ``arguments`` compare as before).
 - A name counts only when the user chose one: ``dense_1`` becoming
   ``dense_2`` because a Dense layer was inserted before it is Keras's
   automatic numbering, not a change of that layer (its weights-file keys do
@@ -60,11 +68,11 @@ import json
 import re
 
 from .layers.base import format_shape, snake_case
-from .summary import render_json
+from .summary import render_json, to_ascii
 
 STATUSES = ("added", "removed", "changed", "unchanged")
 COMPARED_FIELDS = ("name", "type", "output_shape", "params", "trainable_params", "non_trainable_params", "macs",
-                   "weights")
+                   "weights", "arguments")
 TOTAL_COUNTS = ("total_params", "trainable_params", "non_trainable_params", "total_macs", "params_bytes")
 
 # Similarity scores for step 3 of the alignment (see the module docstring).
@@ -234,13 +242,31 @@ def _entry(old_row: dict | None, new_row: dict | None) -> dict:
         "old": _plain(old_row),
         "new": _plain(new_row),
         "changes": changes,
+        "argument_changes": _argument_changes(old_row, new_row) if "arguments" in changes else {},
     }
 
 
 def _differs(field: str, old_row: dict, new_row: dict) -> bool:
     if field == "name" and is_auto_name(old_row) and is_auto_name(new_row):
         return False
+    if field == "arguments" and not _arguments_comparable(old_row, new_row):
+        return False
     return old_row.get(field) != new_row.get(field)
+
+
+def _arguments_comparable(old_row: dict, new_row: dict) -> bool:
+    # Another type's arguments are another vocabulary (the type change says
+    # it all); a row without arguments comes from an older summary.
+    return (old_row.get("type") == new_row.get("type") and isinstance(old_row.get("arguments"), dict)
+            and isinstance(new_row.get("arguments"), dict))
+
+
+def _argument_changes(old_row: dict, new_row: dict) -> dict:
+    """``{argument: {"old", "new"}}`` for each argument that differs (``null`` where one side lacks it)."""
+    old_arguments, new_arguments = old_row["arguments"], new_row["arguments"]
+    names = list(new_arguments) + [name for name in old_arguments if name not in new_arguments]
+    return {name: {"old": _plain(old_arguments.get(name)), "new": _plain(new_arguments.get(name))}
+            for name in names if old_arguments.get(name) != new_arguments.get(name)}
 
 
 def _plain(value):
@@ -336,12 +362,30 @@ def _change(before, after) -> str:
 
 
 def _note_cell(entry: dict) -> str:
-    """What changed in a row whose shape and params columns look the same."""
-    changes = entry["changes"]
-    if entry["status"] != "changed" or {"output_shape", "params"} & set(changes):
+    """Each changed argument, ``old → new``; then, in a row whose shape and
+    params columns look the same, what else changed."""
+    if entry["status"] != "changed":
         return ""
+    notes = [f"{name}: {format_value(change['old'])}{ARROW}{format_value(change['new'])}"
+             for name, change in entry.get("argument_changes", {}).items()]
+    changes = entry["changes"]
     hidden = [field for field in changes if field in _HIDDEN_CHANGES]
-    return "changed: " + ", ".join(hidden) if hidden else ""
+    if hidden and not {"output_shape", "params"} & set(changes):
+        notes.append("changed: " + ", ".join(hidden))
+    return "; ".join(notes)
+
+
+def format_value(value) -> str:
+    """An argument's value as a spec writes it: ``null``, ``true``, ``[3, 3]``, ``relu``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
+    return str(value)
 
 
 def _total_lines(diff: dict) -> list[str]:
@@ -365,11 +409,14 @@ def _total_lines(diff: dict) -> list[str]:
 TEXT_HEADERS = ["Layer (type)", "Output Shape", "Param #", ""]
 
 
-def render_diff_text(diff: dict) -> str:
+def render_diff_text(diff: dict, ascii_only: bool = False) -> str:
     """A plain-text table: one row per layer, marked ``+`` added, ``-`` removed,
     ``~`` changed or blank, with ``old → new`` where a value changed, then the
-    totals' changes."""
-    rows = [[_layer_cell(e), _shape_cell(e), _params_cell(e), _note_cell(e)] for e in diff["layers"]]
+    totals' changes. ``ascii_only`` writes the arrows ``->``, columns still
+    aligned, for streams that cannot encode ``→``."""
+    spell = to_ascii if ascii_only else str
+    rows = [[spell(cell) for cell in (_layer_cell(e), _shape_cell(e), _params_cell(e), _note_cell(e))]
+            for e in diff["layers"]]
     markers = [MARKERS[e["status"]] for e in diff["layers"]]
     widths = [max(len(cells[i]) for cells in rows + [TEXT_HEADERS]) for i in range(len(TEXT_HEADERS))]
 
@@ -378,18 +425,18 @@ def render_diff_text(diff: dict) -> str:
                   for i, (cell, width) in enumerate(zip(cells, widths))]
         return f"{marker} " + "  ".join(padded).rstrip()
 
-    out = [f"Model: {_model_title(diff)}", headline(diff), "", line(" ", TEXT_HEADERS)]
+    out = [spell(f"Model: {_model_title(diff)}"), spell(headline(diff)), "", line(" ", TEXT_HEADERS)]
     out.extend(line(marker, cells) for marker, cells in zip(markers, rows))
     out.append("")
-    out.extend(_total_lines(diff))
+    out.extend(spell(text) for text in _total_lines(diff))
     return "\n".join(out)
 
 
-def render_diff_markdown(diff: dict) -> str:
+def render_diff_markdown(diff: dict, ascii_only: bool = False) -> str:
     """A GitHub Markdown comment: a bold headline, a table of the added,
     removed and changed layers in model order (each run of unchanged layers
     collapsed into one ``*N unchanged layers*`` row, keeping its place), and
-    the totals as a list."""
+    the totals as a list. ``ascii_only`` writes the arrows ``->``."""
     def code(text: str) -> str:
         return "`" + text.replace("|", "\\|") + "`"
 
@@ -413,13 +460,14 @@ def render_diff_markdown(diff: dict) -> str:
             continue
         collapse()
         params = _params_cell(entry)
-        note = _note_cell(entry)
+        note = _note_cell(entry).replace("|", "\\|")
         out.append(f"| {entry['status']} | {code_arrow(_layer_cell(entry))} | {code_arrow(_shape_cell(entry))} "
                    f"| {params + (f' ({note})' if note else '')} |")
     collapse()
     out.append("")
     out.extend(f"- {line}" for line in _total_lines(diff))
-    return "\n".join(out)
+    text = "\n".join(out)
+    return to_ascii(text) if ascii_only else text
 
 
 def render_diff_json(diff: dict) -> str:

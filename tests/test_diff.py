@@ -72,7 +72,7 @@ def test_units_change_reports_that_layer_and_exactly_its_consequences():
     new = mlp("{units: 1024, activation: relu}", *BASE[1:])
     diff = diff_summaries(summary(MLP), new)
     assert statuses(diff) == [
-        ("changed", "dense", "dense", ["output_shape", "params", "trainable_params", "macs", "weights"]),
+        ("changed", "dense", "dense", ["output_shape", "params", "trainable_params", "macs", "weights", "arguments"]),
         ("changed", "dropout", "dropout", ["output_shape"]),
         ("changed", "dense_1", "dense_1", ["params", "trainable_params", "macs", "weights"]),
         ("unchanged", "dropout_1", "dropout_1", []),
@@ -90,7 +90,7 @@ def test_units_change_reports_that_layer_and_exactly_its_consequences():
         3 layers changed, 0 added, 0 removed; params +664,064 (+99.16%)
 
           Layer (type)         Output Shape                                     Param #
-        ~ dense (Dense)        (None, 512) → (None, 1024)  401,920 → 803,840 (+401,920)
+        ~ dense (Dense)        (None, 512) → (None, 1024)  401,920 → 803,840 (+401,920)  units: 512 → 1024
         ~ dropout (Dropout)    (None, 512) → (None, 1024)                             0
         ~ dense_1 (Dense)      (None, 512)                 262,656 → 524,800 (+262,144)
           dropout_1 (Dropout)  (None, 512)                                            0
@@ -106,7 +106,7 @@ def test_units_change_reports_that_layer_and_exactly_its_consequences():
 
         | | Layer (type) | Output Shape | Param # |
         | --- | --- | --- | ---: |
-        | changed | `dense (Dense)` | `(None, 512)` → `(None, 1024)` | 401,920 → 803,840 (+401,920) |
+        | changed | `dense (Dense)` | `(None, 512)` → `(None, 1024)` | 401,920 → 803,840 (+401,920) (units: 512 → 1024) |
         | changed | `dropout (Dropout)` | `(None, 512)` → `(None, 1024)` | 0 |
         | changed | `dense_1 (Dense)` | `(None, 512)` | 262,656 → 524,800 (+262,144) |
         | | *2 unchanged layers* | | |
@@ -138,18 +138,22 @@ def test_inserted_layer_is_the_only_change_although_auto_names_shift():
 
 
 def test_inserted_dense_in_the_middle():
+    # The inserted Dense has no activation; the old relu Dense pairs with its
+    # identical new self (renumbered dense_2), not with the newcomer.
     new = mlp(*BASE[:2], "{units: 512}", *BASE[2:])
     diff = diff_summaries(summary(MLP), new)
-    assert [entry["status"] for entry in diff["layers"]] == [
-        "unchanged", "unchanged", "unchanged", "added", "unchanged", "unchanged"]
-    added = diff["layers"][3]
-    assert (added["name"], added["type"], added["old"], added["new"]["params"]) == ("dense_2", "Dense", None, 262656)
+    assert statuses(diff) == [
+        ("unchanged", "dense", "dense", []), ("unchanged", "dropout", "dropout", []), ("added", None, "dense_1", []),
+        ("unchanged", "dense_1", "dense_2", []), ("unchanged", "dropout_1", "dropout_1", []),
+        ("unchanged", "logits", "logits", [])]
+    added = diff["layers"][2]
+    assert (added["name"], added["type"], added["old"], added["new"]["params"]) == ("dense_1", "Dense", None, 262656)
     assert diff["totals"]["total_params"]["delta"] == 262656
     assert headline(diff) == "0 layers changed, 1 added, 0 removed; params +262,656 (+39.22%)"
     assert render_diff_markdown(diff).splitlines()[4:7] == [
-        "| | *3 unchanged layers* | | |",
-        "| added | `dense_2 (Dense)` | `(None, 512)` | 262,656 |",
         "| | *2 unchanged layers* | | |",
+        "| added | `dense_1 (Dense)` | `(None, 512)` | 262,656 |",
+        "| | *3 unchanged layers* | | |",
     ]
 
 
@@ -291,7 +295,7 @@ def test_json_round_trips_and_works_from_summary_json():
     # Summaries read back from `summary --format json` give the same diff.
     assert diff_summaries(json.loads(old.to_json()), json.loads(new.to_json())) == diff
     entry = json.loads(text)["layers"][1]
-    assert set(entry) == {"status", "name", "type", "old", "new", "changes"}
+    assert list(entry) == ["status", "name", "type", "old", "new", "changes", "argument_changes"]
 
 
 @pytest.mark.parametrize("old_rows, new_rows, expected", [
@@ -317,7 +321,8 @@ def test_diff_command_exits_0_in_every_format(cli, tmp_path):
     text = cli("diff", old, new)
     assert text.exit_code == 0
     assert text.stdout.splitlines()[1] == "1 layer changed, 0 added, 0 removed; params +1,026 (+0.15%)"
-    assert "~ logits (Dense)       (None, 10) → (None, 12)  5,130 → 6,156 (+1,026)" in text.stdout.splitlines()
+    assert ("~ logits (Dense)       (None, 10) → (None, 12)  5,130 → 6,156 (+1,026)  units: 10 → 12"
+            in text.stdout.splitlines())
     markdown = cli("diff", old, new, "--format", "markdown")
     assert markdown.exit_code == 0 and "| | *4 unchanged layers* | | |" in markdown.stdout
     data = json.loads(cli("diff", old, new, "--format", "json").stdout)
@@ -333,3 +338,80 @@ def test_diff_of_a_broken_spec_exits_1(cli, tmp_path):
     broken.write_text("input: [4]\nlayers:\n  - units: 0\n")
     result = cli("diff", SPECS / "mnist_mlp.yaml", broken)
     assert result.exit_code == 1 and f"{broken}:3:12: error:" in result.stderr
+
+
+def test_argument_changes_are_changes_shown_old_and_new():
+    # relu → tanh and a dropout rate move no shape and no count, yet they change the model.
+    old = mlp("{units: 4, activation: relu}", "{type: Dropout, rate: 0.5}", "{units: 2}", input_shape="[8]")
+    new = mlp("{units: 4, activation: tanh}", "{type: Dropout, rate: 0.1}", "{units: 2}", input_shape="[8]")
+    diff = diff_summaries(old, new)
+    assert statuses(diff) == [("changed", "dense", "dense", ["arguments"]),
+                              ("changed", "dropout", "dropout", ["arguments"]),
+                              ("unchanged", "dense_1", "dense_1", [])]
+    assert [entry["argument_changes"] for entry in diff["layers"]] == [
+        {"activation": {"old": "relu", "new": "tanh"}}, {"rate": {"old": 0.5, "new": 0.1}}, {}]
+    assert diff["counts"] == {"added": 0, "removed": 0, "changed": 2, "unchanged": 1}
+    assert render_diff_text(diff).splitlines()[1:7] == [
+        "2 layers changed, 0 added, 0 removed; params unchanged",
+        "",
+        "  Layer (type)       Output Shape  Param #",
+        "~ dense (Dense)      (None, 4)          36  activation: relu → tanh",
+        "~ dropout (Dropout)  (None, 4)           0  rate: 0.5 → 0.1",
+        "  dense_1 (Dense)    (None, 2)          10",
+    ]
+    assert render_diff_markdown(diff).splitlines()[4:7] == [
+        "| changed | `dense (Dense)` | `(None, 4)` | 36 (activation: relu → tanh) |",
+        "| changed | `dropout (Dropout)` | `(None, 4)` | 0 (rate: 0.5 → 0.1) |",
+        "| | *1 unchanged layer* | | |",
+    ]
+    data = json.loads(render_diff_json(diff))
+    assert data["layers"][0]["argument_changes"] == {"activation": {"old": "relu", "new": "tanh"}}
+    assert (data["layers"][0]["old"]["arguments"]["activation"], data["layers"][0]["new"]["arguments"]["activation"]) \
+        == ("relu", "tanh")
+
+
+def test_several_argument_changes_in_one_row_with_spec_spelling():
+    old = mlp("{type: Conv2D, filters: 4, kernel_size: 3, padding: same}", "{type: Flatten}",
+              input_shape="[6, 6, 1]")
+    new = mlp("{type: Conv2D, filters: 4, kernel_size: 3, padding: same, use_bias: false, strides: 2}",
+              "{type: Flatten}", input_shape="[6, 6, 1]")
+    entry = diff_summaries(old, new)["layers"][0]
+    assert entry["argument_changes"] == {"strides": {"old": [1, 1], "new": [2, 2]},
+                                         "use_bias": {"old": True, "new": False}}
+    assert render_diff_text(diff_summaries(old, new)).splitlines()[4].endswith(
+        "strides: [1, 1] → [2, 2]; use_bias: true → false")
+
+
+def test_arguments_written_differently_but_meaning_the_same_are_unchanged():
+    # kernel_size 3 is (3, 3); strides left out is its default (1, 1), written out or not.
+    old = mlp("{type: Conv2D, filters: 4, kernel_size: 3}", "{type: MaxPooling2D}", input_shape="[8, 8, 1]")
+    new = mlp("{type: Conv2D, filters: 4, kernel_size: [3, 3], strides: 1}", "{type: MaxPooling2D, pool_size: 2}",
+              input_shape="[8, 8, 1]")
+    assert [entry["status"] for entry in diff_summaries(old, new)["layers"]] == ["unchanged", "unchanged"]
+
+
+def test_arguments_of_another_type_or_of_old_summaries_are_not_compared():
+    old, new = summary(MLP), mlp(BASE[0], "{type: BatchNormalization}", *BASE[2:])
+    changed = diff_summaries(old, new)["layers"][1]
+    assert "arguments" not in changed["changes"] and changed["argument_changes"] == {}
+    # Summaries written before rows carried arguments still diff as they did.
+    new = mlp(BASE[0].replace("relu", "tanh"), *BASE[1:])
+    for row in old["layers"]:
+        del row["arguments"]
+    assert [entry["status"] for entry in diff_summaries(old, new)["layers"]] == ["unchanged"] * 5
+
+
+def test_ascii_rendering_keeps_the_columns_aligned():
+    old = mlp("{units: 4, activation: relu}", "{units: 2}", input_shape="[8]")
+    new = mlp("{units: 5, activation: tanh}", "{units: 2}", input_shape="[8]")
+    diff = diff_summaries(old, new)
+    text = render_diff_text(diff, ascii_only=True)
+    assert text.isascii()
+    assert text.splitlines()[3:6] == [
+        "  Layer (type)     Output Shape                  Param #",
+        "~ dense (Dense)    (None, 4) -> (None, 5)  36 -> 45 (+9)  units: 4 -> 5; activation: relu -> tanh",
+        "~ dense_1 (Dense)  (None, 2)               10 -> 12 (+2)",
+    ]
+    assert text.splitlines()[7] == "Total params: 46 -> 57 (+11)"
+    markdown = render_diff_markdown(diff, ascii_only=True)
+    assert markdown.isascii() and "`(None, 4)` -> `(None, 5)`" in markdown

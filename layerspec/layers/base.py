@@ -165,9 +165,42 @@ def _checked_init(init):
             if name in bound.arguments:
                 bound.arguments[name] = kind.check(bound.arguments[name], name)
         init(*bound.args, **bound.kwargs)
+        # Recorded after ``init`` returns, so when a subclass's __init__
+        # calls its parent's (both checked), the outermost call — the one
+        # the user wrote — is the one kept.
+        self._constructor_arguments = _arguments_as_given(bound, kinds)
 
     checked.signature = lambda: signature_and_kinds()[0]
     return checked
+
+
+def _arguments_as_given(bound: inspect.BoundArguments, kinds: dict[str, ArgumentKind]) -> dict[str, Any]:
+    """Every argument of a checked call by name, ``**kwargs`` spread.
+
+    Defaults are included and normalised like given values, so that
+    ``strides: 1`` written out and ``strides`` left out record the same
+    ``(1, 1)``.
+    """
+    given = set(bound.arguments)
+    bound.apply_defaults()
+    parameters = bound.signature.parameters
+    arguments: dict[str, Any] = {}
+    for name, value in list(bound.arguments.items())[1:]:  # [0] is self
+        kind = parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            arguments[name] = value if name in given else _normalised_default(kinds.get(name), name, value)
+    return arguments
+
+
+def _normalised_default(kind: ArgumentKind | None, name: str, value: Any) -> Any:
+    if kind is None:
+        return value
+    try:
+        return kind.check(value, name)
+    except LayerspecError:  # a default outside its own kind (None for "not given"): keep it as written
+        return value
 
 
 def _explain_bind_error(error: TypeError, signature: inspect.Signature) -> str:
@@ -221,6 +254,8 @@ class Layer:
         self._name = name
         self._auto_name: str | None = None
         self.trainable = trainable
+        #: What ``get_config`` reports; a checked ``__init__`` fills it in.
+        self._constructor_arguments: dict[str, Any] = {}
         # The model sets the compute dtype (the spec's) before building.
         self.dtype = "float32"
         self.built = False
@@ -240,6 +275,21 @@ class Layer:
     @property
     def has_explicit_name(self) -> bool:
         return self._name is not None
+
+    def get_config(self) -> dict[str, Any]:
+        """The arguments the layer was constructed with, as Keras's ``get_config``.
+
+        Returns:
+            ``name`` (the layer's current name, automatic or given) and
+            ``trainable``, then the layer's own constructor arguments in
+            signature order, defaults included, each as its argument check
+            normalised it (``kernel_size: 3`` → ``(3, 3)``). Recorded once,
+            for every layer, by the base class: ``type(layer)(**config)``
+            makes the same layer again.
+        """
+        own = {name: value for name, value in self._constructor_arguments.items()
+               if name not in ("name", "trainable")}
+        return {"name": self.name, "trainable": self.trainable, **own}
 
     # -- weights ----------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None) -> Weight:
