@@ -84,18 +84,34 @@ def _walk_specs(directory: str):
 
 
 def check_spec(path: str, input_shape: tuple | None = None) -> SpecReport:
-    """Read, build and hold one spec to its expectations."""
-    from .spec import build_model, read_spec
+    """Read, build and hold one spec to its expectations, reporting every problem.
+
+    Problems that do not stop the model from being built (a bad ``expect``
+    entry, an unknown top-level key) do not hide the model's shape errors or
+    its other expectations: all are reported, in file order.
+    """
+    from .spec import build_model, read_spec_for_check
+    from .summary import summarize
 
     report = SpecReport(path)
-    try:
-        spec = read_spec(path)
-        summary = build_model(spec, input_shape).summary()
-    except LayerspecError as error:
+
+    def add(error: LayerspecError) -> None:
         report.problems.extend(Problem.from_error(single, path) for single in flatten(error))
-        return report
-    report.problems.extend(check_expectations(spec, summary))
+
+    try:
+        spec, problems = read_spec_for_check(path)
+        for problem in problems:
+            add(problem)
+        if spec is not None:
+            report.problems.extend(check_expectations(spec, summarize(build_model(spec, input_shape))))
+    except LayerspecError as error:
+        add(error)
+    report.problems.sort(key=_file_order)
     return report
+
+
+def _file_order(problem: Problem) -> tuple:
+    return (problem.line or 0, problem.col or 0)
 
 
 def check_expectations(spec, summary: dict) -> list[Problem]:

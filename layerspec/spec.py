@@ -67,23 +67,35 @@ class Spec:
 
 
 class _Problems:
-    """Collects problems so one pass reports them all."""
+    """Collects problems so one pass reports them all.
+
+    A problem either *blocks* building the model (a bad layer, input or
+    dtype) or does not (a bad ``expect`` entry, an unknown top-level key):
+    ``check`` still builds a spec with only the latter, so that its shape
+    errors and the rest of its expectations are reported in the same run.
+    """
 
     def __init__(self):
         self.errors: list[LayerspecError] = []
+        self.blocking = False
 
-    def add(self, message: str, position: Position | None, code: str) -> None:
+    def add(self, message: str, position: Position | None, code: str, blocks_build: bool = True) -> None:
         self.errors.append(SpecError(message, position, code=code))
+        self.blocking = self.blocking or blocks_build
 
     def add_error(self, error: LayerspecError, position: Position | None) -> None:
         for single in flatten(error):
             self.errors.append(single.at(position))
+        self.blocking = True
+
+    def in_file_order(self) -> list[LayerspecError]:
+        """The problems as a reader (and an editor's problem list) expects them."""
+        return sorted(self.errors, key=_file_order)
 
     def raise_if_any(self) -> None:
         if self.errors:
-            # In file order, as a reader (and an editor's problem list) expects.
-            self.errors.sort(key=_file_order)
-            raise self.errors[0] if len(self.errors) == 1 else SpecErrors(self.errors)
+            errors = self.in_file_order()
+            raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
 
 def _file_order(error: LayerspecError) -> tuple:
@@ -106,24 +118,46 @@ def loads_spec(text: str, path: str = "<string>") -> Spec:
 
 def parse_spec(document: Any, path: str) -> Spec:
     """Check a parsed YAML document (or a plain dict) as a spec."""
+    spec, problems = _parse(document, path)
+    problems.raise_if_any()
+    return spec
+
+
+def read_spec_for_check(path: str) -> tuple[Spec | None, list[LayerspecError]]:
+    """Read the spec at ``path`` for ``check``: every problem found, in file
+    order, and the spec unless a problem stops it from being built.
+
+    Unlike :func:`read_spec`, a spec whose only problems are in ``expect``
+    (or an unknown top-level key) is returned, holding its valid
+    expectations, so that ``check`` reports those problems *and* the
+    model's shape errors and failed expectations at once.
+
+    Raises:
+        LayerspecError: if the file cannot be read or is not valid YAML.
+    """
+    path = str(path)
+    spec, problems = _parse(load(read_text(path), path), path)
+    return (None if problems.blocking else spec), problems.in_file_order()
+
+
+def _parse(document: Any, path: str) -> tuple[Spec | None, _Problems]:
     problems = _Problems()
     if not isinstance(document, dict):
         problems.add(f"a spec must be a mapping with a 'layers' list, got {describe_value(document)}",
                      position_of(document) or Position(path, 1, 1), "invalid-spec")
-        problems.raise_if_any()
+        return None, problems
     if not isinstance(document, YamlMap):
         document = _locate_plain(document, path)
     for key in document:
         if key not in TOP_LEVEL_KEYS:
             problems.add(f"unknown top-level key '{key}'{suggest(key, TOP_LEVEL_KEYS)}",
-                         key_position(document, key), "unknown-key")
+                         key_position(document, key), "unknown-key", blocks_build=False)
     name = _read_name(document, path, problems)
     input_shape = _read_input(document, problems)
     dtype = _read_dtype(document, problems)
     layers = _read_layers(document, path, problems)
     expect = _read_expect(document, problems)
-    problems.raise_if_any()
-    return Spec(path, name, input_shape, dtype, layers, expect, document)
+    return Spec(path, name, input_shape, dtype, layers, expect, document), problems
 
 
 def _locate_plain(value: Any, path: str) -> Any:
@@ -149,7 +183,7 @@ def _read_name(document: YamlMap, path: str, problems: _Problems) -> str:
     name = document.get("name", stem)
     if not isinstance(name, str) or not name:
         problems.add(f"'name' must be a non-empty string, got {describe_value(name)}",
-                     position_of(document, "name"), "invalid-value")
+                     position_of(document, "name"), "invalid-value", blocks_build=False)
         return stem
     return name
 
@@ -250,14 +284,33 @@ def _check_unique_names(layers: list[LayerSpec], problems: _Problems) -> None:
             layer.name = None
         else:
             first_seen[layer.name] = layer
+    _check_automatic_name_clashes(layers, problems)
+
+
+class _Unknown:
+    """Stands for an unknown layer type, which still takes part in numbering."""
+
+
+def _check_automatic_name_clashes(layers: list[LayerSpec], problems: _Problems) -> None:
+    """An explicit name that is another layer's automatic one, which Keras refuses.
+
+    ``name: dense`` on the second Dense of a model whose first Dense is
+    unnamed (and so is ``dense``) gives two layers one name.
+    """
+    from .model import automatic_name_holder, name_clashes
+
+    for explicit, automatic in name_clashes((layer.layer_class or _Unknown, layer.name) for layer in layers):
+        named, unnamed = layers[explicit], layers[automatic]
+        if unnamed.layer_class is None:
+            continue  # an unknown type: its own error says so, and its name is a guess
+        problems.add(f"layer {named.index + 1}: duplicate layer name '{named.name}' "
+                     f"({automatic_name_holder(unnamed.index, unnamed.layer_class)})",
+                     position_of(named.source, "name"), "duplicate-name")
 
 
 def _assign_labels(layers: list[LayerSpec]) -> None:
     from .model import auto_names
     from .registry import display_name
-
-    class _Unknown:  # an unknown type still takes part in numbering
-        pass
 
     names = auto_names((layer.layer_class or _Unknown, layer.name) for layer in layers)
     for layer, name in zip(layers, names):
@@ -286,25 +339,36 @@ def _check_arguments(layer: LayerSpec, problems: _Problems) -> None:
 
 
 def _read_expect(document: YamlMap, problems: _Problems) -> dict[str, Any]:
+    """The valid expectations; each invalid one is a problem that does not block building."""
     expect = document.get("expect")
     if expect is None:
         return {}
     if not isinstance(expect, dict):
         problems.add(f"'expect' must be a mapping, got {describe_value(expect)}", position_of(document, "expect"),
-                     "invalid-value")
+                     "invalid-value", blocks_build=False)
         return {}
+    valid = {}
     for key, value in expect.items():
-        if key not in EXPECT_KEYS:
-            problems.add(f"unknown key '{key}' in 'expect'{suggest(key, EXPECT_KEYS)}", key_position(expect, key),
-                         "unknown-key")
-        elif key == "output_shape":
-            message = read_shape_list(value, allow_empty=True)
-            if message:
-                problems.add(f"'expect.output_shape' {message}", position_of(expect, key), "invalid-value")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problems.add(f"'expect.{key}' must be a non-negative integer, got {describe_value(value)}",
-                         position_of(expect, key), "invalid-value")
-    return dict(expect)
+        problem = _expectation_problem(key, value)
+        if problem is None:
+            valid[key] = value
+        else:
+            message, code = problem
+            where = key_position(expect, key) if code == "unknown-key" else position_of(expect, key)
+            problems.add(message, where, code, blocks_build=False)
+    return valid
+
+
+def _expectation_problem(key: str, value: Any) -> tuple[str, str] | None:
+    """``(message, code)`` if ``key: value`` is not a valid expectation."""
+    if key not in EXPECT_KEYS:
+        return f"unknown key '{key}' in 'expect'{suggest(key, EXPECT_KEYS)}", "unknown-key"
+    if key == "output_shape":
+        message = read_shape_list(value, allow_empty=True)
+        return (f"'expect.output_shape' {message}", "invalid-value") if message else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"'expect.{key}' must be a non-negative integer, got {describe_value(value)}", "invalid-value"
+    return None
 
 
 # -- building ---------------------------------------------------------------

@@ -26,10 +26,24 @@ PREFERRED_WIDTHS = {"layer": 31, "input_shape": 22, "output_shape": 22, "params"
                     "activation_bytes": 11}
 #: How narrow a shrinkable column may become before the table just overflows.
 MIN_SHRUNK_WIDTH = 8
+#: ASCII stand-ins for every non-ASCII character layerspec itself prints, for
+#: output streams that cannot encode them (cp1252 or ASCII: Windows' default
+#: when output is redirected). Box drawing maps one to one, so a table keeps
+#: its alignment; the renderers take ``ascii_only`` to lay out the rest.
+ASCII_FALLBACK = str.maketrans({
+    **dict.fromkeys("┏┓┡┩└┘┳╇┴├┤┼", "+"), "━": "=", "─": "-", "┃": "|", "│": "|",
+    "…": "...", "→": "->", "←": "<-", "—": "--", "–": "-", "×": "x", "·": "*", "≤": "<=", "≥": ">=",
+    "‘": "'", "’": "'", "“": '"', "”": '"', "²": "^2", "√": "sqrt",
+})
+
+
+def to_ascii(text: str) -> str:
+    """``text`` with layerspec's own non-ASCII characters spelled in ASCII."""
+    return text.translate(ASCII_FALLBACK)
 
 
 class Summary(dict):
-    """The summary as data (DESIGN §3); ``str()`` gives the table."""
+    """The summary as data (docs/design.md §3); ``str()`` gives the table."""
 
     #: How many unknown input sizes leave costs at ``?`` that giving the
     #: sizes would make known (0: none, or a layer has no cost rule). For
@@ -38,6 +52,10 @@ class Summary(dict):
 
     def __str__(self) -> str:
         return render_table(self)
+
+    # A REPL or notebook shows the table, as for a pandas DataFrame;
+    # ``dict(summary)`` shows the data.
+    __repr__ = __str__
 
     def to_json(self) -> str:
         """The JSON contract text."""
@@ -80,6 +98,7 @@ def summarize(model, batch_size: int | None = None) -> Summary:
         row["trainable"] = layer.trainable
         _put_cost(row, "flops", cost.flops)
         _put_cost(row, "activation_bytes", _times(cost.output_elements, itemsize))
+        row["arguments"] = layer_arguments(layer)
         rows.append(row)
     summary = Summary({
         "name": model.name,
@@ -103,6 +122,27 @@ def summarize(model, batch_size: int | None = None) -> Summary:
     if summary["total_flops"] is None and known_once_sized(model):
         summary.sizes_wanted = sum(size is None for size in model.input_shape)
     return summary
+
+
+def layer_arguments(layer) -> dict:
+    """A layer's own constructor arguments as JSON data: ``get_config()``
+    without ``name`` and ``trainable``, which the row has already."""
+    return {name: _jsonable(value) for name, value in layer.get_config().items()
+            if name not in ("name", "trainable")}
+
+
+def _jsonable(value):
+    """``value`` as JSON data: tuples become lists; an object (a function given
+    as an activation in Python, say) becomes its name."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        return _jsonable(value.item())
+    return getattr(value, "__name__", None) or repr(value)
 
 
 def _input_elements(model):
@@ -219,7 +259,8 @@ def _total_text(value, unknown: str) -> str:
         return unknown
     if isinstance(value, PerStep):
         return _per_step_text(value, human)
-    return f"{value:,} ({human(value)}) per sample"
+    exact, short = f"{value:,}", human(value)
+    return f"{exact} per sample" if short == exact else f"{exact} ({short}) per sample"
 
 
 def _bytes_total_text(value, unknown: str) -> str:
@@ -266,14 +307,17 @@ def _table_width(widths: list[int]) -> int:
     return sum(widths) + 3 * len(widths) + 1
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+def _clip(text: str, width: int, ellipsis: str = "…") -> str:
+    return text if len(text) <= width else text[:width - len(ellipsis)] + ellipsis
 
 
-def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None = None) -> str:
+def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None = None,
+                 ascii_only: bool = False) -> str:
     """Keras 3's summary layout, with chosen columns, fitted to ``max_width``.
 
     A cell too long for a shrunk column is cut with "…": a row never wraps.
+    ``ascii_only`` draws the box with ``+ - = |`` and cuts with "...", for
+    streams that cannot encode box drawing (see :data:`ASCII_FALLBACK`).
     """
     columns = ["layer"] + list(columns)
     headers = ["Layer (type)"] + [COLUMNS[column] for column in columns[1:]]
@@ -285,8 +329,9 @@ def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None =
         return left + middle.join(fill * (width + 2) for width in widths) + right
 
     def row_text(values, edge):
-        padded = [_clip(value, width).rjust(width) if column in RIGHT_ALIGNED else _clip(value, width).ljust(width)
-                  for value, width, column in zip(values, widths, columns)]
+        clipped = [_clip(value, width, "..." if ascii_only else "…") for value, width in zip(values, widths)]
+        padded = [value.rjust(width) if column in RIGHT_ALIGNED else value.ljust(width)
+                  for value, width, column in zip(clipped, widths, columns)]
         return edge + edge.join(f" {cell} " for cell in padded) + edge
 
     out = [f'Model: "{summary["name"]}"', line("┏", "━", "┳", "┓"), row_text(headers, "┃"),
@@ -297,7 +342,8 @@ def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None =
         out.append(row_text(values, "│"))
     out.append(line("└", "─", "┴", "┘"))
     out.extend(" " + text for text in _footer(summary))
-    return "\n".join(out)
+    text = "\n".join(out)
+    return to_ascii(text) if ascii_only else text
 
 
 def render_markdown(summary: dict, columns=DEFAULT_COLUMNS) -> str:

@@ -154,3 +154,46 @@ def test_pre_commit_hook_runs_layerspec_check_on_spec_directories():
     files = re.compile(hook["files"])
     assert [bool(files.search(path)) for path in ("specs/a.yaml", "ml/models/b.yml", ".github/workflows/ci.yaml")] == [
         True, True, False]
+
+
+def test_a_bad_expect_key_hides_neither_other_expectations_nor_shape_errors(cli, tmp_path):
+    # One run reports the unknown key, the invalid value, and the failed expectation beside them.
+    spec = tmp_path / "model.yaml"
+    spec.write_text("input: [4]\nlayers:\n  - units: 3\nexpect:\n  paramz: 15\n  params: 99\n  macs: -1\n"
+                    "  output_shape: [3]\n")
+    result = cli("check", spec)
+    assert (result.exit_code, result.stderr) == (1, "")
+    assert result.stdout.splitlines() == [
+        f"{spec}:5:3: error: unknown key 'paramz' in 'expect'; did you mean 'params'? [unknown-key]",
+        f"{spec}:6:11: error: expected params 99, got 15 (-84) [expect-mismatch]",
+        f"{spec}:7:9: error: 'expect.macs' must be a non-negative integer, got integer -1 [invalid-value]",
+        "1 spec checked, 1 failed, 3 errors",
+    ]
+    # The model is still built: its shape error is reported with the bad key.
+    spec.write_text("input: [784]\nlayers:\n  - units: 10\n  - {type: Reshape, target_shape: [3, 3]}\n"
+                    "expect:\n  param: 1\n")
+    assert cli("check", spec).stdout.splitlines() == [
+        f"{spec}:4:5: error: layer 2 'reshape' (Reshape): cannot reshape (None, 10) (10 values per sample) into "
+        "target_shape [3, 3] [shape-mismatch]",
+        f"{spec}:6:3: error: unknown key 'param' in 'expect'; did you mean 'params'? [unknown-key]",
+        "1 spec checked, 1 failed, 2 errors",
+    ]
+
+
+def test_an_unknown_top_level_key_does_not_stop_the_expectations(tmp_path):
+    spec = tmp_path / "model.yaml"
+    spec.write_text("input: [4]\nlayers:\n  - units: 3\nexpcet: {}\nexpect:\n  output_shape: [2]\n")
+    [report] = check_paths([spec])
+    assert [(problem.line, problem.code) for problem in report.problems] == [(4, "unknown-key"), (6, "expect-mismatch")]
+
+
+def test_findings_go_to_stdout_and_stderr_stays_for_the_run_itself(cli, spec_dir, tmp_path):
+    # check's report is its result (as a linter's): stdout, in every format.
+    for output_format in ("text", "github", "json"):
+        result = cli("check", spec_dir, "--format", output_format)
+        assert result.exit_code == 1 and result.stderr == "" and "activaton" in result.stdout
+    broken_plugin = tmp_path / "broken.py"
+    broken_plugin.write_text("raise RuntimeError('no GPU')\n")
+    result = cli("check", spec_dir, "--plugin", broken_plugin)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: plugin '{broken_plugin}' failed to import: RuntimeError: no GPU\n"

@@ -3,7 +3,7 @@
 import pytest
 
 from layerspec.errors import LayerspecError, flatten
-from layerspec.spec import build_model, loads_spec, read_spec
+from layerspec.spec import build_model, loads_spec, read_spec, read_spec_for_check
 
 
 def problems(write_spec, text: str) -> list[str]:
@@ -151,11 +151,56 @@ def test_name_defaults_to_file_stem_and_dtype_to_float32(write_spec):
     assert (spec.name, spec.dtype, spec.input_shape) == ("tiny_net", "float32", (4,))
 
 
-def test_auto_names_are_counted_per_model_and_skip_explicit_ones():
-    spec = loads_spec("input: [4]\nlayers:\n  - units: 3\n  - {units: 3, name: dense_1}\n  - units: 3\n"
+def test_auto_names_are_counted_per_model_over_unnamed_layers():
+    # As in Keras, a name given to one layer does not shift the others' numbers.
+    spec = loads_spec("input: [4]\nlayers:\n  - units: 3\n  - {units: 3, name: logits}\n  - units: 3\n"
                       "  - {type: Dropout, rate: 0.1}\n")
     model = build_model(spec)
-    assert [layer.name for layer in model.layers] == ["dense", "dense_1", "dense_2", "dropout"]
+    assert [layer.name for layer in model.layers] == ["dense", "logits", "dense_1", "dropout"]
+
+
+@pytest.mark.parametrize("layers, expected", [
+    # `name: dense` on the second Dense: the first, unnamed, is `dense` too (Keras refuses the model).
+    ("  - units: 3\n  - {units: 3, name: dense}\n",
+     ["m.yaml:4:22: layer 2: duplicate layer name 'dense' (layer 1 (Dense) has it as its automatic name)"]),
+    # Given first, taken later: the third layer is the second unnamed Dense, `dense_1`.
+    ("  - {units: 3, name: dense_1}\n  - units: 3\n  - units: 3\n",
+     ["m.yaml:3:22: layer 1: duplicate layer name 'dense_1' (layer 3 (Dense) has it as its automatic name)"]),
+    ("  - {type: Dropout, rate: 0.1}\n  - {units: 3, name: dropout}\n  - {units: 3, name: dense}\n  - units: 2\n",
+     ["m.yaml:4:22: layer 2: duplicate layer name 'dropout' (layer 1 (Dropout) has it as its automatic name)",
+      "m.yaml:5:22: layer 3: duplicate layer name 'dense' (layer 4 (Dense) has it as its automatic name)"]),
+])
+def test_an_explicit_name_equal_to_an_automatic_one_is_refused(write_spec, layers, expected):
+    assert problems(write_spec, "input: [4]\nlayers:\n" + layers) == expected
+
+
+def test_a_name_that_is_no_automatic_one_is_accepted():
+    spec = loads_spec("input: [4]\nlayers:\n  - {units: 3, name: dense_1}\n  - units: 3\n"
+                      "  - {units: 3, name: dense_2}\n")
+    assert [layer.name for layer in build_model(spec).layers] == ["dense_1", "dense", "dense_2"]
+
+
+def test_check_reading_keeps_a_spec_whose_only_problems_are_in_expect(write_spec):
+    path = write_spec("input: [4]\nlayers:\n  - units: 3\nexpcet: 1\nexpect:\n  paramz: 5\n  params: 15\n"
+                      "  macs: -1\n")
+    spec, found = read_spec_for_check(path)
+    assert spec is not None and spec.expect == {"params": 15}
+    assert [str(error).replace(path, "m.yaml") for error in found] == [
+        "m.yaml:4:1: unknown top-level key 'expcet'; did you mean 'expect'?",
+        "m.yaml:6:3: unknown key 'paramz' in 'expect'; did you mean 'params'?",
+        "m.yaml:8:9: 'expect.macs' must be a non-negative integer, got integer -1",
+    ]
+    # The strict reader still refuses it, with the same problems.
+    with pytest.raises(LayerspecError) as caught:
+        read_spec(path)
+    assert [str(error) for error in flatten(caught.value)] == [str(error) for error in found]
+
+
+def test_check_reading_gives_no_spec_when_a_layer_is_broken(write_spec):
+    path = write_spec("input: [4]\nlayers:\n  - units: 0\nexpect:\n  paramz: 5\n")
+    spec, found = read_spec_for_check(path)
+    assert spec is None
+    assert [error.position.line for error in found] == [3, 5]
 
 
 def test_keras_training_options_are_named_as_unsupported(write_spec):

@@ -1,5 +1,8 @@
 """Summary rendering: columns, widths, footers, memory estimates."""
 
+import json
+
+import numpy as np
 import pytest
 
 import layerspec
@@ -93,3 +96,60 @@ def test_non_trainable_parameters_are_counted_like_keras():
     assert [(r["params"], r["trainable_params"], r["non_trainable_params"]) for r in summary["layers"]] == [
         (16, 8, 8), (10, 0, 10)]
     assert (summary["trainable_params"], summary["non_trainable_params"]) == (8, 18)
+
+
+def test_a_short_total_is_not_repeated_in_parentheses():
+    small = layerspec.loads("input: [8]\nlayers:\n  - units: 120\n")  # 960 MACs, 2,040 FLOPs
+    footer = str(small.summary()).splitlines()[-3:]
+    assert footer == [" Total MACs: 960 per sample", " Total FLOPs: 2,040 (2.04K) per sample",
+                      " Activations: 480.00 B per sample"]
+
+
+def test_rows_carry_the_layer_arguments_after_the_existing_fields():
+    data = layerspec.loads("input: [6, 6, 1]\nlayers:\n  - {type: Conv2D, filters: 2, kernel_size: 3, "
+                           "activation: relu, name: stem}\n  - {type: Dropout, rate: 0.25}\n").summary()
+    conv, dropout = data["layers"]
+    assert list(conv)[-1] == "arguments"
+    assert conv["arguments"] == {
+        "filters": 2, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "data_format": None,
+        "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
+    assert dropout["arguments"] == {"rate": 0.25, "noise_shape": None, "seed": None}
+    assert json.loads(data.to_json())["layers"][0]["arguments"] == conv["arguments"]
+
+
+def test_arguments_given_as_python_objects_become_json_data():
+    def scaled_tanh(x):
+        return np.tanh(x) * 2
+
+    data = layerspec.Sequential([layerspec.layers.Dense(2, activation=scaled_tanh)], input_shape=(3,)).summary()
+    assert data["layers"][0]["arguments"]["activation"] == "scaled_tanh"
+    json.loads(data.to_json())
+
+
+def test_ascii_table_keeps_its_layout(mlp):
+    unicode_table = render_table(mlp.summary(), max_width=50)
+    ascii_table = render_table(mlp.summary(), max_width=50, ascii_only=True)
+    assert ascii_table.isascii()
+    assert [len(line) for line in ascii_table.splitlines()] == [len(line) for line in unicode_table.splitlines()]
+    assert ascii_table.splitlines()[1:5] == [
+        "+=============+==============+=========+=========+",
+        "| Layer (t... | Output Shape | Param # |    MACs |",
+        "+=============+==============+=========+=========+",
+        "| dense (D... | (None, 512)  | 401,920 | 401,408 |",
+    ]
+    assert ascii_table.splitlines()[-7] == "+-------------+--------------+---------+---------+"
+
+
+def test_to_ascii_spells_every_character_layerspec_prints():
+    from layerspec.summary import to_ascii
+
+    assert to_ascii("┏━┳┓┃┡━╇┩") == "+=++|+=++"
+    assert to_ascii("├─┼┤│└─┴┘") == "+-++|+-++"
+    assert to_ascii("a → b… 3×3 — ok") == "a -> b... 3x3 -- ok"
+
+
+def test_summary_displays_as_the_table_in_a_repl(mlp):
+    data = mlp.summary()
+    assert repr(data) == str(data) == render_table(data)
+    assert isinstance(data, dict) and data["total_params"] == 669706
