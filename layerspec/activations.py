@@ -12,6 +12,12 @@ in gives NaN out. Where Keras's formula would produce ``inf - inf`` or
 puts all its weight on the infinite entries). A softmax row that is entirely
 ``-inf`` has no limit and gives NaN, as in Keras.
 
+Every function keeps its input's shape but ``glu``, which halves the last
+axis (:func:`output_shape` gives the rule). Most work value by value; the
+few that work along an axis (softmax, log_softmax, sparsemax, glu) must see
+one gate at a time where a layer keeps several side by side
+(:func:`is_elementwise`).
+
 Use :func:`get` to turn a spec's ``activation:`` value into a function.
 """
 
@@ -24,20 +30,28 @@ from typing import Callable
 
 import numpy as np
 
-from layerspec.errors import ArgumentError
+from layerspec.errors import ArgumentError, ShapeError
 
 __all__ = [
     "apply_inplace",
     "in_place_form",
+    "changes_shape",
+    "is_elementwise",
+    "output_shape",
+    "celu",
     "elu",
     "exponential",
     "gelu",
     "get",
+    "glu",
+    "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
     "hard_swish",
+    "hard_tanh",
     "leaky_relu",
     "linear",
+    "log_sigmoid",
     "log_softmax",
     "mish",
     "names",
@@ -46,11 +60,17 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
+    "soft_shrink",
     "softmax",
     "softplus",
     "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "sparsemax",
+    "squareplus",
     "swish",
     "tanh",
+    "tanh_shrink",
 ]
 
 Activation = Callable[[np.ndarray], np.ndarray]
@@ -180,14 +200,6 @@ def _erf_f32(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 0.5, series, np.copysign(far, x))
 
 
-def _erfc_f32(x: np.ndarray) -> np.ndarray:
-    """erfc(x) for float32 ``x``: erfc(|x|), reflected as 2 - erfc(|x|) for x < 0."""
-    out = np.copysign(_erfc_abs_f32(x), x)
-    # + 2 where the sign bit is set (np.where is slower); -0.0 gives 1.
-    out += np.signbit(x) * np.float32(2)
-    return out
-
-
 @_elementwise
 def _erf(x) -> np.ndarray:
     """The error function, elementwise, in the dtype of ``x``.
@@ -198,14 +210,6 @@ def _erf(x) -> np.ndarray:
     if x.dtype == np.float64:
         return np.asarray(_math_erf(x), dtype=np.float64)
     return _erf_f32(x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
-
-
-@_elementwise
-def _erfc(x) -> np.ndarray:
-    """The complementary error function 1 - erf(x), in the dtype of ``x``."""
-    if x.dtype == np.float64:
-        return np.asarray(_math_erfc(x), dtype=np.float64)
-    return _erfc_f32(x.astype(np.float32, copy=False)).astype(x.dtype, copy=False)
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -384,6 +388,101 @@ def exponential(x):
         return np.exp(x)
 
 
+@_elementwise
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return np.clip(x, -1, 1)
+
+
+@_elementwise
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``, computed without overflow."""
+    # min(x, 0) - log1p(exp(-|x|)): exp never overflows, and the result
+    # keeps full accuracy both far below 0 (about x) and above (about -exp(-x)).
+    out = np.abs(x)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    np.subtract(np.minimum(x, 0), out, out=out)
+    return out
+
+
+@_elementwise
+def celu(x, alpha: float = 1.0):
+    """``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)`` (Keras default alpha 1)."""
+    alpha = x.dtype.type(alpha)
+    out = np.minimum(x, 0)
+    out /= alpha
+    np.expm1(out, out=out)  # only sees x <= 0: cannot overflow
+    out *= alpha
+    out += np.maximum(x, 0)
+    return out
+
+
+@_elementwise
+def squareplus(x, b: float = 4.0):
+    """``(x + sqrt(x**2 + b)) / 2`` (Keras default b 4), computed without overflow.
+
+    ``sqrt(x**2 + b)`` is ``hypot(x, sqrt(b))``, which never overflows; for
+    ``x < 0`` the sum cancels, so there it is the equal ``(b / 2) / (sqrt(x**2
+    + b) - x)``. Keras's direct formula overflows past ~1.8e19 in float32.
+    """
+    root_b, half = x.dtype.type(math.sqrt(b)), x.dtype.type(0.5)
+    positive = np.maximum(x, 0)
+    out = np.hypot(positive, root_b)
+    out *= half  # halves first: x + x would overflow near the largest float
+    positive *= half
+    out += positive
+    negative = np.minimum(x, 0)
+    below = np.hypot(negative, root_b)
+    below -= negative
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 only for b = 0 at x >= 0, not used
+        np.divide(x.dtype.type(b / 2), below, out=below)
+    # np.where, not arithmetic: one of the two forms is only right on its side.
+    return np.where(x < 0, below, out)
+
+
+@_elementwise
+def sparse_plus(x):
+    """``0`` for ``x <= -1``, ``(x + 1)**2 / 4`` for ``-1 < x < 1``, ``x`` for ``x >= 1``."""
+    # The parabola through clip(x, -1, 1) is >= x everywhere below 1 and is
+    # 1 <= x above it, so the largest of the two is the piecewise function.
+    out = np.clip(x, -1, 1)
+    out += 1
+    out *= out
+    out *= x.dtype.type(0.25)
+    return np.maximum(out, x, out=out)
+
+
+@_elementwise
+def sparse_sigmoid(x):
+    """``clip((x + 1) / 2, 0, 1)``: 0 below -1, 1 above 1, linear between."""
+    out = x + 1
+    out *= x.dtype.type(0.5)
+    return np.clip(out, 0, 1, out=out)
+
+
+@_elementwise
+def soft_shrink(x, threshold: float = 0.5):
+    """``x - threshold`` above it, ``x + threshold`` below ``-threshold``, else 0 (default 0.5)."""
+    # x - clip(x, -t, t): exactly 0 inside, x -+ t outside, no np.where.
+    t = x.dtype.type(threshold)
+    return np.subtract(x, np.clip(x, -t, t))
+
+
+@_elementwise
+def hard_shrink(x, threshold: float = 0.5):
+    """``x`` where ``|x| > threshold``, else 0 (default 0.5)."""
+    # NaN is kept (Keras's np.where turns it into 0).
+    return np.where(np.abs(x) <= x.dtype.type(threshold), x.dtype.type(0), x)
+
+
+@_elementwise
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    return x - np.tanh(x)
+
+
 def _shift_by_max(x: np.ndarray, axis: int) -> np.ndarray:
     """``x - max(x, axis)``: the usual guard against overflow in exp.
 
@@ -430,19 +529,88 @@ def log_softmax(x, axis: int = -1):
     return shifted
 
 
+def sparsemax(x, axis: int = -1):
+    """Sparsemax (Martins & Astudillo, 2016): ``max(x - tau, 0)`` along ``axis``.
+
+    ``tau`` is the threshold that makes the result sum to 1: with the row
+    sorted in descending order ``s``, the support is the ``k`` largest
+    entries with ``1 + j * s_j > s_1 + ... + s_j``, and ``tau = (s_1 + ...
+    + s_k - 1) / k``. Like softmax it is invariant to shifting the row, so
+    the row max is subtracted first, and a row holding ``+inf`` puts equal
+    weight on its infinite entries (the limit); a row of only ``-inf``
+    gives NaN.
+
+    Keras 3.15 takes ``tau`` from the sum of the *cumulative* sums of the
+    support, which is only right when ``k == 1`` (its rows then do not sum
+    to 1; fixed after 3.15); this is the textbook threshold.
+    """
+    x = _as_float(x)
+    if x.ndim == 0:  # a lone value is a row of one
+        return sparsemax(x.reshape(1), axis).reshape(())
+    if x.size == 0:
+        return x.copy()
+    shifted = _shift_by_max(x, axis)
+    ordered = -np.sort(-shifted, axis=axis)  # descending; NaN rows are all NaN after the shift
+    totals = np.cumsum(ordered, axis=axis)
+    ranks = np.arange(1, x.shape[axis] + 1, dtype=x.dtype)
+    ranks = ranks.reshape([-1 if a == axis % x.ndim else 1 for a in range(x.ndim)])
+    # -inf entries (and NaN) compare False: never in the support.
+    with np.errstate(invalid="ignore"):
+        support = ordered * ranks > totals - 1
+    count = np.sum(support, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # count 0: an all -inf row, NaN
+        tau = (np.sum(ordered, axis=axis, keepdims=True, where=support) - 1) / count.astype(x.dtype)
+        shifted -= tau
+    return np.maximum(shifted, 0, out=shifted)
+
+
+def glu(x, axis: int = -1):
+    """Gated linear unit: ``a * sigmoid(b)``, ``a`` and ``b`` the two halves of ``axis``.
+
+    The result has half the size on ``axis``; an odd size is a ShapeError.
+    ``inf * sigmoid(-inf)`` has no limit (the halves are independent) and
+    gives NaN, as in Keras, without a warning.
+    """
+    x = _as_float(x)
+    if x.ndim == 0:
+        raise ShapeError("activation 'glu' needs an axis to split in two, got a scalar")
+    size = x.shape[axis]
+    if size % 2:
+        raise ShapeError(f"activation 'glu' splits axis {axis} in two halves, so its size must be even, "
+                         f"got {size}")
+    value, gate = np.split(x, 2, axis=axis)
+    out = sigmoid(gate)
+    with np.errstate(invalid="ignore"):
+        out *= value
+    return out
+
+
+#: Keras 3.15 lists ``threshold(x, threshold, default_value)`` among its
+#: activations, but both arguments are required, so the name alone cannot
+#: be used (``Dense(activation="threshold")`` fails in Keras when called).
+THRESHOLD_MESSAGE = ("activation 'threshold' needs the arguments threshold and default_value, which an "
+                     "activation name cannot give (Keras cannot use it by name either); use relu, or "
+                     "hard_shrink, or an Activation layer of your own")
+
+
 # --------------------------------------------------------------------------
 # lookup
 
 _ACTIVATIONS: dict[str, Activation] = {
     fn.__name__: fn
     for fn in (
+        celu,
         elu,
         exponential,
         gelu,
+        glu,
+        hard_shrink,
         hard_sigmoid,
         hard_silu,
+        hard_tanh,
         leaky_relu,
         linear,
+        log_sigmoid,
         log_softmax,
         mish,
         relu,
@@ -450,15 +618,59 @@ _ACTIVATIONS: dict[str, Activation] = {
         selu,
         sigmoid,
         silu,
+        soft_shrink,
         softmax,
         softplus,
         softsign,
+        sparse_plus,
+        sparse_sigmoid,
+        sparsemax,
+        squareplus,
         tanh,
+        tanh_shrink,
     )
 }
 # Keras's aliases.
 _ACTIVATIONS["swish"] = silu
 _ACTIVATIONS["hard_swish"] = hard_silu
+
+#: The activations that work along an axis (a softmax row), not value by
+#: value: applied to several gates side by side, they must see each gate
+#: alone (see :func:`is_elementwise`).
+_ALONG_AXIS = frozenset(id(fn) for fn in (softmax, log_softmax, sparsemax, glu))
+# By identity: a user's callable need not be hashable.
+_BUILT_IN = frozenset(id(fn) for fn in _ACTIVATIONS.values())
+
+
+def is_elementwise(function) -> bool:
+    """Whether ``function`` maps each value on its own (``relu``), so that it
+    may run on several arrays joined side by side at once.
+
+    False for the axis-wise activations (``softmax``, ``log_softmax``,
+    ``sparsemax``, ``glu``) and for any callable that is not one of this
+    module's activations (nothing is known about it).
+    """
+    return id(function) not in _ALONG_AXIS and id(function) in _BUILT_IN
+
+
+def changes_shape(function) -> bool:
+    """Whether ``function``'s result has another shape than its input (``glu``)."""
+    return function is glu
+
+
+def output_shape(function, shape: tuple) -> tuple:
+    """The shape ``function`` gives an input of ``shape``; None marks an unknown size.
+
+    Every activation keeps the shape but ``glu``, which halves the last
+    axis (a ShapeError, pointing at ``activation``, when it is odd).
+    """
+    if function is not glu:
+        return tuple(shape)
+    size = shape[-1] if shape else 0
+    if size is not None and size % 2:
+        raise ShapeError(f"activation 'glu' splits the last axis in two halves, so its size must be even, "
+                         f"got {size}", argument="activation")
+    return tuple(shape[:-1]) + (None if size is None else size // 2,)
 
 
 # --------------------------------------------------------------------------
@@ -518,6 +730,32 @@ def _softmax_(x):
     return x
 
 
+def _hard_tanh_(x):
+    return np.clip(x, -1, 1, out=x)
+
+
+def _sparse_sigmoid_(x):
+    x += 1
+    x *= x.dtype.type(0.5)
+    return np.clip(x, 0, 1, out=x)
+
+
+def _soft_shrink_(x):
+    half = x.dtype.type(0.5)
+    x -= np.clip(x, -half, half)
+    return x
+
+
+def _hard_shrink_(x):
+    np.copyto(x, 0, where=np.abs(x) <= x.dtype.type(0.5))
+    return x
+
+
+def _tanh_shrink_(x):
+    x -= np.tanh(x)
+    return x
+
+
 _IN_PLACE: dict = {
     linear: lambda x: x,
     relu: _relu_,
@@ -527,6 +765,11 @@ _IN_PLACE: dict = {
     leaky_relu: _leaky_relu_,
     hard_sigmoid: _hard_sigmoid_,
     softmax: _softmax_,
+    hard_tanh: _hard_tanh_,
+    sparse_sigmoid: _sparse_sigmoid_,
+    soft_shrink: _soft_shrink_,
+    hard_shrink: _hard_shrink_,
+    tanh_shrink: _tanh_shrink_,
 }
 
 
@@ -535,7 +778,8 @@ def apply_inplace(function: Activation, x: np.ndarray) -> np.ndarray:
 
     For forward passes, on an array the caller owns (a fresh matrix
     product, say): the common activations (linear, relu, relu6, tanh,
-    sigmoid, leaky_relu, hard_sigmoid, softmax) overwrite ``x`` and return
+    sigmoid, leaky_relu, hard_sigmoid, softmax) and a few cheap ones
+    (hard_tanh, sparse_sigmoid, soft_shrink, hard_shrink, tanh_shrink) overwrite ``x`` and return
     it, so no new array is allocated; any other function, or an ``x`` that
     is not a writeable floating array, is computed by the pure function
     into a new array. The values are those of the pure function, bit for
@@ -589,6 +833,8 @@ def get(identifier) -> Activation:
 
 
 def _unknown_name_message(name: str) -> str:
+    if name == "threshold":
+        return THRESHOLD_MESSAGE
     message = f"unknown activation {name!r}"
     # Lower-case first, so that 'ReLU' suggests 'relu'.
     close = difflib.get_close_matches(name.lower(), names(), n=1)

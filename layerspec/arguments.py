@@ -370,11 +370,10 @@ class ActivationName(ArgumentKind):
                 f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
                 argument=argument,
             )
-        if value not in activations.names():
-            raise ArgumentError(
-                f"argument '{argument}': unknown activation '{value}'{suggest(value, activations.names())}",
-                argument=argument,
-            )
+        try:
+            activations.get(value)
+        except ArgumentError as error:  # unknown (with a suggestion), or 'threshold'
+            raise ArgumentError(f"argument '{argument}': {error.message}", argument=argument) from None
         return value
 
     def json_schema(self):

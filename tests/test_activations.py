@@ -8,7 +8,7 @@ import pytest
 
 from layerspec import activations
 from layerspec.activations import _erf
-from layerspec.errors import ArgumentError
+from layerspec.errors import ArgumentError, ShapeError
 
 VALUES = [0.0, 0.5, -0.5, 3.0, -3.0, 20.0, -20.0]
 
@@ -53,6 +53,16 @@ ELEMENTWISE = {
     "hard_swish": lambda v: v * ref_hard_sigmoid(v),
     "mish": lambda v: v * math.tanh(ref_softplus(v)),
     "exponential": math.exp,
+    # Keras 3's newer activations, from their textbook formulas.
+    "hard_tanh": lambda v: min(max(v, -1.0), 1.0),
+    "log_sigmoid": lambda v: -math.log1p(math.exp(-v)) if v >= 0 else v - math.log1p(math.exp(v)),
+    "celu": lambda v: v if v > 0 else math.expm1(v),  # alpha 1
+    "squareplus": lambda v: (v + math.sqrt(v * v + 4)) / 2,
+    "sparse_plus": lambda v: 0.0 if v <= -1 else (v + 1) ** 2 / 4 if v < 1 else v,
+    "sparse_sigmoid": lambda v: 0.0 if v <= -1 else 1.0 if v >= 1 else (v + 1) / 2,
+    "soft_shrink": lambda v: v - 0.5 if v > 0.5 else v + 0.5 if v < -0.5 else 0.0,
+    "hard_shrink": lambda v: v if abs(v) > 0.5 else 0.0,
+    "tanh_shrink": lambda v: v - math.tanh(v),
 }
 
 # Expected results at 1000, -1000, inf, -inf (exponential(1000) overflows to
@@ -77,6 +87,15 @@ AT_EXTREMES = {
     "hard_swish": [1000, 0, math.inf, 0],
     "mish": [1000, 0, math.inf, 0],
     "exponential": [math.inf, 0, math.inf, 0],
+    "hard_tanh": [1, -1, 1, -1],
+    "log_sigmoid": [0, -1000, 0, -math.inf],
+    "celu": [1000, -1, math.inf, -1],
+    "squareplus": [(1000 + math.sqrt(1000004)) / 2, 4 / (2 * (math.sqrt(1000004) + 1000)), math.inf, 0],
+    "sparse_plus": [1000, 0, math.inf, 0],
+    "sparse_sigmoid": [1, 0, 1, 0],
+    "soft_shrink": [999.5, -999.5, math.inf, -math.inf],
+    "hard_shrink": [1000, -1000, math.inf, -math.inf],
+    "tanh_shrink": [999, -999, math.inf, -math.inf],
 }
 
 
@@ -88,8 +107,11 @@ def warnings_are_errors():
         yield
 
 
+ALONG_AXIS = ["softmax", "log_softmax", "sparsemax", "glu"]
+
+
 def test_every_name_is_tested():
-    assert set(ELEMENTWISE) | {"softmax", "log_softmax"} == set(activations.names())
+    assert set(ELEMENTWISE) | set(ALONG_AXIS) == set(activations.names())
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
@@ -269,11 +291,12 @@ def test_softmax_nan_row(fn):
     assert np.isnan(out[0]).all() and not np.isnan(out[1]).any()
 
 
-@pytest.mark.parametrize("name", sorted(ELEMENTWISE) + ["softmax", "log_softmax"])
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE) + ALONG_AXIS)
 def test_rows_do_not_depend_on_the_batch(name):
     # run --batch-size must not change results: no SIMD-tail or blocking effects.
     fn = activations.get(name)
-    x = np.random.default_rng(1).normal(scale=4, size=(37, 13)).astype(np.float32)
+    # 13 values a row (glu: two halves of 13), an odd count for SIMD tails.
+    x = np.random.default_rng(1).normal(scale=4, size=(37, 26 if name == "glu" else 13)).astype(np.float32)
     full = fn(x)
     for i in range(len(x)):
         np.testing.assert_array_equal(full[i], fn(x[i]))
@@ -330,29 +353,179 @@ def test_get_wrong_type(value, type_name):
 
 def test_names():
     assert activations.names() == [
-        "elu",
-        "exponential",
-        "gelu",
-        "hard_sigmoid",
-        "hard_silu",
-        "hard_swish",
-        "leaky_relu",
-        "linear",
-        "log_softmax",
-        "mish",
-        "relu",
-        "relu6",
-        "selu",
-        "sigmoid",
-        "silu",
-        "softmax",
-        "softplus",
-        "softsign",
-        "swish",
-        "tanh",
+        "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+        "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
+        "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+        "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink",
     ]
 
 
-@pytest.mark.parametrize("name", sorted(ELEMENTWISE) + ["softmax", "log_softmax"])
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE) + ALONG_AXIS)
 def test_every_public_function_has_a_docstring(name):
     assert activations.get(name).__doc__
+
+
+# --- Keras 3's newer activations: the ones along an axis, shapes, in-place forms ---
+
+
+def ref_sparsemax(row):
+    """Textbook sparsemax (Martins & Astudillo, 2016), by plain loops: the
+    largest k with 1 + k * z_k > z_1 + ... + z_k (sorted descending), then
+    tau = (z_1 + ... + z_k - 1) / k."""
+    ordered = sorted(row, reverse=True)
+    total, k, support_total = 0.0, 0, 0.0
+    for j, value in enumerate(ordered, start=1):
+        total += value
+        if 1 + j * value > total:
+            k, support_total = j, total
+    tau = (support_total - 1) / k
+    return [max(v - tau, 0.0) for v in row]
+
+
+SPARSE_ROWS = [[0.5, 0.4, -1.0], [1.0, 0.0, 0.0], [0.1, 0.2, 0.3], [3.0, -3.0, 20.0], [1.0, 1.0, 1.0]]
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_sparsemax_matches_the_textbook_formula(dtype, tol):
+    out = activations.sparsemax(np.array(SPARSE_ROWS, dtype=dtype))
+    assert out.dtype == dtype
+    for got, row in zip(out.tolist(), SPARSE_ROWS):
+        assert got == pytest.approx(ref_sparsemax(row), rel=tol, abs=tol)
+    # [0.5, 0.4]: both in the support, tau = -0.05. (Keras 3.15's threshold,
+    # from the sum of the cumulative sums, gives [0.3, 0.2], which does not
+    # sum to 1; this is the formula of the paper its docstring cites.)
+    assert out[0].tolist() == pytest.approx([0.55, 0.45, 0.0], rel=tol)
+
+
+def test_sparsemax_rows_sum_to_one_and_axis():
+    x = np.random.default_rng(2).normal(scale=3, size=(40, 9))
+    out = activations.sparsemax(x)
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-12)
+    assert (out >= 0).all()
+    for got, row in zip(out.tolist(), x.tolist()):
+        assert got == pytest.approx(ref_sparsemax(row), rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(activations.sparsemax(x.T, axis=0), out.T, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparsemax_extremes_without_warnings(dtype):
+    x = np.array([[1000.0, -1000.0, 999.5], [np.inf, 1.0, np.inf], [-np.inf, -np.inf, -np.inf],
+                  [-np.inf, 2.0, -np.inf], [1.0, np.nan, 2.0]], dtype=dtype)
+    out = activations.sparsemax(x)
+    assert out.dtype == dtype
+    assert out[0].tolist() == pytest.approx([0.75, 0.0, 0.25])
+    assert out[1].tolist() == [0.5, 0.0, 0.5]  # the limit: equal weight on the infinite entries
+    assert np.isnan(out[2]).all() and np.isnan(out[4]).all()
+    assert out[3].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_sparsemax_of_a_lone_value_and_empty_rows():
+    assert activations.sparsemax(np.float32(-3.0)).tolist() == 1.0
+    assert activations.sparsemax(np.zeros((0, 3), np.float32)).shape == (0, 3)
+
+
+def ref_glu(row):
+    half = len(row) // 2
+    return [a * ref_sigmoid(b) for a, b in zip(row[:half], row[half:])]
+
+
+@pytest.mark.parametrize("dtype, rel", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_glu_halves_the_last_axis(dtype, rel):
+    rows = [[1.0, -2.0, 0.0, 3.0], [20.0, -20.0, -20.0, 20.0]]
+    out = activations.glu(np.array(rows, dtype=dtype))
+    assert out.dtype == dtype and out.shape == (2, 2)
+    for got, row in zip(out.tolist(), rows):
+        assert got == pytest.approx(ref_glu(row), rel=rel, abs=1e-30)
+    x = np.arange(12.0).reshape(2, 6)
+    np.testing.assert_allclose(activations.glu(x, axis=0), activations.glu(x.T).T, rtol=1e-15)
+
+
+def test_glu_extremes_without_warnings():
+    x = np.array([[1000.0, -1000.0, 1000.0, -1000.0], [np.inf, 1.0, -np.inf, 1000.0]], dtype=np.float32)
+    out = activations.glu(x)
+    assert out[0].tolist() == [1000.0, 0.0]  # -1000 * sigmoid(-1000)
+    # inf * sigmoid(-inf): the halves are independent, there is no limit: NaN, as in Keras.
+    assert np.isnan(out[1, 0]) and out[1, 1] == 1.0
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.zeros((2, 3)), "activation 'glu' splits axis -1 in two halves, so its size must be even, got 3"),
+    (np.float32(1.0), "activation 'glu' needs an axis to split in two, got a scalar"),
+])
+def test_glu_refuses_what_it_cannot_halve(x, message):
+    with pytest.raises(ShapeError) as info:
+        activations.glu(x)
+    assert str(info.value) == message
+
+
+def test_squareplus_does_not_overflow_or_cancel():
+    x = np.array([-1e30, -1e4, 1e4, 1e30, np.finfo(np.float32).max], dtype=np.float32)
+    out = activations.squareplus(x)
+    assert out.dtype == np.float32
+    # For x < 0 the formula cancels: b / (2 (sqrt(x^2 + b) - x)) keeps it exact.
+    expected = [1 / 1e30, 4 / (2 * (math.sqrt(1e8 + 4) + 1e4)), (1e4 + math.sqrt(1e8 + 4)) / 2, 1e30,
+                float(np.finfo(np.float32).max)]
+    assert out.tolist() == pytest.approx(expected, rel=1e-6)
+
+
+def test_elementwise_parameters_keep_dtype():
+    x = np.array([-2.0, -0.3, 0.3, 2.0], dtype=np.float32)
+    assert activations.celu(x, alpha=np.float64(2.0)).dtype == np.float32
+    assert activations.celu(x, alpha=2.0).tolist() == pytest.approx(
+        [2 * math.expm1(-1), 2 * math.expm1(-0.15), 0.3, 2.0], rel=1e-6)
+    assert activations.soft_shrink(x, threshold=0.25).tolist() == pytest.approx([-1.75, -0.05, 0.05, 1.75])
+    assert activations.hard_shrink(x, threshold=1.0).tolist() == [-2.0, 0.0, 0.0, 2.0]
+    assert activations.squareplus(x, b=0.0).tolist() == pytest.approx([0.0, 0.0, 0.3, 2.0])
+
+
+def test_threshold_needs_arguments_a_name_cannot_give():
+    # Keras 3.15's threshold(x, threshold, default_value) has no defaults, so
+    # Keras cannot apply it by name either.
+    with pytest.raises(ArgumentError) as info:
+        activations.get("threshold")
+    assert str(info.value) == ("activation 'threshold' needs the arguments threshold and default_value, which an "
+                               "activation name cannot give (Keras cannot use it by name either); use relu, or "
+                               "hard_shrink, or an Activation layer of your own")
+
+
+NEW_IN_PLACE = ["hard_tanh", "sparse_sigmoid", "soft_shrink", "hard_shrink", "tanh_shrink"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NEW_IN_PLACE)
+def test_new_in_place_forms_write_over_their_input_bit_for_bit(name, dtype):
+    function = activations.get(name)
+    x = np.array([[-1000.0, -1.5, -0.5, -0.25, -0.0, 0.0, 0.5, 0.75, 1.0, 3.0, np.inf, -np.inf, np.nan]],
+                 dtype=dtype)
+    expected = function(x.copy())
+    result = activations.apply_inplace(function, x)
+    assert result is x
+    np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_activations_say_so(name):
+    assert activations.is_elementwise(activations.get(name))
+
+
+@pytest.mark.parametrize("function", [activations.softmax, activations.log_softmax, activations.sparsemax,
+                                      activations.glu, np.tanh, lambda x: x])
+def test_axis_wise_and_unknown_activations_are_not_elementwise(function):
+    assert not activations.is_elementwise(function)
+
+
+@pytest.mark.parametrize("function, shape, expected", [
+    (activations.relu, (None, 3, 5), (None, 3, 5)),
+    (activations.sparsemax, (None, 7), (None, 7)),
+    (activations.glu, (None, 3, 8), (None, 3, 4)),
+    (activations.glu, (None, None), (None, None)),
+])
+def test_output_shape(function, shape, expected):
+    assert activations.output_shape(function, shape) == expected
+
+
+def test_output_shape_of_glu_on_an_odd_axis():
+    with pytest.raises(ShapeError) as info:
+        activations.output_shape(activations.glu, (None, 5))
+    assert (info.value.message, info.value.argument) == (
+        "activation 'glu' splits the last axis in two halves, so its size must be even, got 5", "activation")

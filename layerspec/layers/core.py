@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 from .. import activations
-from ..arguments import ActivationName, Boolean, InitializerName, Integer, IntList, Number, Optional
-from ..errors import ShapeError
+from ..arguments import ActivationName, ArgumentKind, Boolean, InitializerName, Integer, Number, Optional, \
+    describe_value
+from ..errors import ArgumentError, ShapeError
 from ..registry import register
 from .base import Layer, format_shape
 from .prepared import derived
@@ -54,7 +55,9 @@ class Dense(Layer):
     Input shape:
         ``(batch, ..., input_dim)``.
     Output shape:
-        ``(batch, ..., units)``.
+        ``(batch, ..., units)``; ``(batch, ..., units / 2)`` with
+        ``activation: glu``, which halves the last axis (Keras computes
+        that too, although its ``compute_output_shape`` says ``units``).
     """
 
     def __init__(self, units: Integer(min=1), activation: ActivationName() = None, use_bias: Boolean() = True,
@@ -78,7 +81,7 @@ class Dense(Layer):
                                     name="bias") if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
+        return activations.output_shape(self.activation, tuple(input_shape[:-1]) + (self.units,))
 
     def count_macs(self, input_shape):
         positions = known_product(input_shape[1:-1])
@@ -113,7 +116,8 @@ class Activation(Layer):
         activation: activation name (``relu``, ``softmax``, ...).
 
     Input shape:
-        any. Output shape: the same.
+        any. Output shape: the same, but for ``glu``, which halves the last
+        axis (its size must be even).
     """
 
     has_macs = False
@@ -127,10 +131,38 @@ class Activation(Layer):
         return None if elements is None else elements * activations.cost(self.activation)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        return activations.output_shape(self.activation, tuple(input_shape))
 
     def call(self, inputs):
         return self.activation(inputs)
+
+
+class NoiseShape(ArgumentKind):
+    """A dropout mask's shape: a list of integers >= 1 or nulls, batch axis first.
+
+    ``null`` takes the input's size on that axis, ``1`` shares the mask
+    along it (Keras's ``noise_shape: [null, 1, features]`` drops the same
+    features at every time step). Returned as a tuple.
+    """
+
+    expected = "a list of integers >= 1 or null, one per input axis (the batch axis first)"
+
+    def check(self, value, argument):
+        if isinstance(value, (list, tuple)) and value and all(
+                item is None or (isinstance(item, int) and not isinstance(item, bool) and item >= 1)
+                for item in value):
+            return tuple(value)
+        raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                            argument=argument)
+
+    def json_schema(self):
+        return {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+                "minItems": 1}
+
+
+def show_noise_shape(noise_shape: tuple) -> str:
+    """A noise shape as the spec writes it: ``[null, 1, 8]``."""
+    return "[" + ", ".join("null" if size is None else str(size) for size in noise_shape) + "]"
 
 
 @register
@@ -142,7 +174,11 @@ class Dropout(Layer):
 
     Args:
         rate: fraction of inputs to drop, in [0, 1].
-        noise_shape: shape of the dropout mask (checked, unused).
+        noise_shape: shape of the dropout mask, one entry per input axis
+            (batch axis first): ``null`` for the input's size, ``1`` to
+            share the mask along that axis, e.g. ``[null, 1, 8]`` drops
+            the same features at every step of a ``(steps, 8)`` input. Each
+            size other than the batch's must be 1 or the input's size.
         seed: random seed (checked, unused).
 
     Input shape:
@@ -151,14 +187,34 @@ class Dropout(Layer):
 
     has_macs = False
 
-    def __init__(self, rate: Number(min=0, max=1), noise_shape: Optional(IntList(min=1)) = None,
+    def __init__(self, rate: Number(min=0, max=1), noise_shape: Optional(NoiseShape()) = None,
                  seed: Optional(Integer(min=0)) = None, **kwargs):
         super().__init__(**kwargs)
         self.rate = rate
         self.noise_shape = noise_shape
         self.seed = seed
 
+    def build(self, input_shape):
+        self.check_noise_shape(input_shape)
+
+    def check_noise_shape(self, input_shape) -> None:
+        """Refuse a ``noise_shape`` whose mask could not broadcast over the input."""
+        if self.noise_shape is None:
+            return
+        shown = show_noise_shape(self.noise_shape)
+        if len(self.noise_shape) != len(input_shape):
+            raise ShapeError(f"noise_shape {shown} has {len(self.noise_shape)} axes, but the input "
+                             f"{format_shape(input_shape)} has {len(input_shape)} (the batch axis included)",
+                             argument="noise_shape")
+        # The batch size is only known at run time, so its entry is not checked.
+        for axis, (size, known) in enumerate(zip(self.noise_shape[1:], input_shape[1:]), start=1):
+            if size not in (None, 1) and known is not None and size != known:
+                raise ShapeError(f"noise_shape {shown}: size {size} on axis {axis} must be 1, null or the "
+                                 f"input's {known}; the input is {format_shape(input_shape)}",
+                                 argument="noise_shape")
+
     def compute_output_shape(self, input_shape):
+        self.check_noise_shape(input_shape)
         return tuple(input_shape)
 
     def call(self, inputs):

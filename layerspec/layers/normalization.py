@@ -196,7 +196,8 @@ class LayerNormalization(Layer):
 
     Args:
         axis: the axis, or list of axes, to normalise over (``-1``: the
-            last).
+            last). ``gamma`` and ``beta`` span these axes in sorted order,
+            as in Keras (``[2, 1]`` on ``(batch, 2, 3)`` gives ``(2, 3)``).
         epsilon: added to the variance so it is never divided by zero.
         center: whether to add the learned offset ``beta``.
         scale: whether to multiply by the learned scale ``gamma``.
@@ -228,9 +229,11 @@ class LayerNormalization(Layer):
         self.gamma_initializer = gamma_initializer
 
     def build(self, input_shape):
-        resolve_axes(self.axes, input_shape)
-        # As in Keras, the weights' axes follow the order ``axis`` lists them in.
-        shape = tuple(input_shape[axis] for axis in self.axes)
+        # As in Keras, the weights span the axes in increasing order, whatever
+        # order ``axis`` lists them in: [2, 1] and [1, -1] on a rank-3 input
+        # both give (size 1, size 2). (Keras 3.15 sorted a mixed-sign list
+        # before making it non-negative, [-1, 1]; later versions do not.)
+        shape = tuple(input_shape[axis] for axis in sorted(resolve_axes(self.axes, input_shape)))
         self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer,
                                      name="gamma") if self.scale else None
         self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer,

@@ -95,7 +95,10 @@ def real_cells(spatial: tuple, window: tuple, strides: tuple, pads: list) -> np.
     return counts[..., np.newaxis]
 
 
-class _Pooling1D(_Pooling):
+# Keras gives max pooling a default pool_size of 2 and average pooling none.
+
+
+class _MaxPooling1D(_Pooling):
     rank = 1
 
     def __init__(self, pool_size: IntTuple(1) = 2, strides: Optional(IntTuple(1)) = None,
@@ -103,7 +106,7 @@ class _Pooling1D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
-class _Pooling2D(_Pooling):
+class _MaxPooling2D(_Pooling):
     rank = 2
 
     def __init__(self, pool_size: IntTuple(2) = 2, strides: Optional(IntTuple(2)) = None,
@@ -111,14 +114,30 @@ class _Pooling2D(_Pooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+class _AveragePooling1D(_Pooling):
+    rank = 1
+
+    def __init__(self, pool_size: IntTuple(1), strides: Optional(IntTuple(1)) = None,
+                 padding: Choice("valid", "same") = "valid", data_format: DataFormat() = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _AveragePooling2D(_Pooling):
+    rank = 2
+
+    def __init__(self, pool_size: IntTuple(2), strides: Optional(IntTuple(2)) = None,
+                 padding: Choice("valid", "same") = "valid", data_format: DataFormat() = None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
 @register
-class MaxPooling1D(_Pooling1D):
+class MaxPooling1D(_MaxPooling1D):
     """Max pooling over the steps of a sequence.
 
     Each output is the largest value in its window; padding never wins.
 
     Args:
-        pool_size: length of the pooling window.
+        pool_size: length of the pooling window (default 2).
         strides: step between windows; null means ``pool_size``.
         padding: ``valid`` (no padding) or ``same`` (pads so the output has
             ``ceil(steps / strides)`` steps; an odd padding puts the extra
@@ -135,13 +154,14 @@ class MaxPooling1D(_Pooling1D):
 
 
 @register
-class MaxPooling2D(_Pooling2D):
+class MaxPooling2D(_MaxPooling2D):
     """Max pooling over the height and width of images.
 
     Each output is the largest value in its window; padding never wins.
 
     Args:
-        pool_size: height and width of the pooling window (int or list of 2).
+        pool_size: height and width of the pooling window (int or list of 2;
+            default 2).
         strides: step between windows (int or list of 2); null means
             ``pool_size``.
         padding: ``valid`` (no padding) or ``same`` (pads so each output
@@ -159,14 +179,15 @@ class MaxPooling2D(_Pooling2D):
 
 
 @register
-class AveragePooling1D(_Pooling1D):
+class AveragePooling1D(_AveragePooling1D):
     """Average pooling over the steps of a sequence.
 
     Each output is the mean of its window; with ``same`` padding, a window
     at the border is averaged over its real cells only, as in Keras.
 
     Args:
-        pool_size: length of the pooling window.
+        pool_size: length of the pooling window; required (unlike max
+            pooling, Keras gives it no default).
         strides: step between windows; null means ``pool_size``.
         padding: ``valid`` (no padding) or ``same`` (pads so the output has
             ``ceil(steps / strides)`` steps; an odd padding puts the extra
@@ -183,14 +204,15 @@ class AveragePooling1D(_Pooling1D):
 
 
 @register
-class AveragePooling2D(_Pooling2D):
+class AveragePooling2D(_AveragePooling2D):
     """Average pooling over the height and width of images.
 
     Each output is the mean of its window; with ``same`` padding, a window
     at the border is averaged over its real cells only, as in Keras.
 
     Args:
-        pool_size: height and width of the pooling window (int or list of 2).
+        pool_size: height and width of the pooling window (int or list of 2);
+            required (unlike max pooling, Keras gives it no default).
         strides: step between windows (int or list of 2); null means
             ``pool_size``.
         padding: ``valid`` (no padding) or ``same`` (pads so each output

@@ -106,6 +106,34 @@ def activate(function, x: np.ndarray, out: np.ndarray) -> None:
         np.copyto(out, function(x), casting="same_kind")
 
 
+def state_activation(identifier, argument: str):
+    """The activation function of a recurrent layer's ``argument``.
+
+    One that changes the shape (``glu`` halves its input) cannot give a
+    state of ``units`` values, so it is refused (Keras fails on it when the
+    layer runs).
+    """
+    function = activations.get(identifier)
+    if activations.changes_shape(function):
+        raise ArgumentError(f"argument '{argument}': activation '{function.__name__}' halves the last axis, but a "
+                            f"recurrent layer's gates and state keep 'units' values", argument=argument)
+    return function
+
+
+def activate_gates(function, joined: np.ndarray, gates: tuple) -> None:
+    """Apply ``function`` in place to each of ``gates``, column blocks of ``joined``.
+
+    An elementwise activation runs on ``joined`` at once; one that works
+    along the last axis (softmax, sparsemax) sees each gate alone, as
+    Keras applies it gate by gate.
+    """
+    if activations.is_elementwise(function):
+        activate(function, joined, joined)
+    else:
+        for gate in gates:
+            activate(function, gate, gate)
+
+
 class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: checks, weights, shapes, the time loop.
 
@@ -126,7 +154,7 @@ class _Recurrent(Layer):
                 "argument 'stateful' must be false: layerspec starts every batch from a zero state",
                 argument="stateful")
         self.units = units
-        self.activation = activations.get(activation)
+        self.activation = state_activation(activation, "activation")
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
@@ -355,7 +383,7 @@ class LSTM(_Recurrent):
         super().__init__(**kwargs)
         self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        self.recurrent_activation = state_activation(recurrent_activation, "recurrent_activation")
         self.unit_forget_bias = unit_forget_bias
         self.use_cudnn = use_cudnn
 
@@ -438,7 +466,7 @@ class LSTM(_Recurrent):
         gates += work["product"]
         input_gate, forget_gate = gates[:, :units], gates[:, units:2 * units]
         candidate, output_gate = gates[:, 2 * units:3 * units], gates[:, 3 * units:]
-        activate(self.recurrent_activation, gates[:, :2 * units], gates[:, :2 * units])
+        activate_gates(self.recurrent_activation, gates[:, :2 * units], (input_gate, forget_gate))
         activate(self.recurrent_activation, output_gate, output_gate)
         activate(self.activation, candidate, candidate)
         carry *= forget_gate
@@ -514,7 +542,7 @@ class GRU(_Recurrent):
         super().__init__(**kwargs)
         self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        self.recurrent_activation = state_activation(recurrent_activation, "recurrent_activation")
         self.reset_after = reset_after
         self.use_cudnn = use_cudnn
 
@@ -554,13 +582,13 @@ class GRU(_Recurrent):
             if work["recurrent_bias"] is not None:
                 product += work["recurrent_bias"]
             update_reset += product[:, :2 * units]
-            activate(self.recurrent_activation, update_reset, update_reset)
+            activate_gates(self.recurrent_activation, update_reset, (update_gate, reset_gate))
             candidate_product = product[:, 2 * units:]
             candidate_product *= reset_gate
         else:
             np.matmul(state, work["gate_kernel"], out=product)
             update_reset += product
-            activate(self.recurrent_activation, update_reset, update_reset)
+            activate_gates(self.recurrent_activation, update_reset, (update_gate, reset_gate))
             np.multiply(reset_gate, state, out=scratch)
             candidate_product = work["candidate_product"]
             np.matmul(scratch, work["candidate_kernel"], out=candidate_product)

@@ -138,7 +138,9 @@ def fold(inputs: np.ndarray, plan: list[list[tuple]], ufunc: np.ufunc) -> np.nda
 
     A max or a sum over a box is separable, so ``kh + kw`` vectorised
     passes do instead of ``kh * kw``, and the first runs along whole rows.
-    ``plan`` comes from :func:`fold_cells`.
+    ``plan`` comes from :func:`fold_cells`. Measured on a 2x2 average pool
+    of (1024, 28, 28, 6): 6.7 ms, against 7.9 ms folding the four cells
+    directly and 41-43 ms reducing a reshaped view.
     """
     result, owned = inputs, False
     for cells in plan:
@@ -150,15 +152,3 @@ def fold(inputs: np.ndarray, plan: list[list[tuple]], ufunc: np.ufunc) -> np.nda
             ufunc(folded, result[index], out=folded)
         result, owned = folded, True
     return result if owned else result.copy()
-
-
-def reduce_windows(inputs: np.ndarray, window: tuple, strides: tuple, ufunc: np.ufunc) -> np.ndarray:
-    """``ufunc``-reduce every window of ``inputs`` (already padded) into a new array.
-
-    Folds strided slices (``np.maximum``, ``np.add``) one axis at a time;
-    see :func:`fold`. Measured on a 2x2 average pool of (1024, 28, 28, 6):
-    6.7 ms, against 7.9 ms folding the four cells directly and 41-43 ms
-    reducing a reshaped view (``reshape(..., 2, ..., 2, c).mean(axis=(2,
-    4))``).
-    """
-    return fold(inputs, fold_cells(inputs.shape[1:-1], window, strides), ufunc)

@@ -391,3 +391,117 @@ def test_a_spec_builds_and_runs():
 def test_keras_aliases_are_registered():
     assert lookup("Convolution1D") is Conv1D and lookup("Convolution2D") is Conv2D
     assert lookup("conv_1d") is Conv1D
+
+
+# -- non-finite values stay where Keras puts them ---------------------------------------
+def assert_same_non_finite(out, expected):
+    """NaN and inf exactly where the plain loops put them; finite values close."""
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], **TOLERANCE)
+
+
+def test_an_infinity_stays_at_its_position_with_kernel_size_1():
+    # Keras: [1, inf, 3, 4]. The banded kernel matrix's zeros once gave [nan, inf, nan, nan].
+    layer = Conv1D(1, 1)
+    layer.build_for((None, 4, 1))
+    layer.kernel.assign(np.ones((1, 1, 1), np.float32))
+    layer.bias.assign(np.zeros(1, np.float32))
+    assert layer._plan((4,), 1, 4).width > 1  # the banded path is the one that needs care
+    with np.errstate(invalid="ignore"):
+        out = layer(np.array([[[1.0], [np.inf], [3.0], [4.0]]], np.float32))
+    assert out[0, :, 0].tolist() == [1.0, np.inf, 3.0, 4.0]
+
+
+NON_FINITE_CASES = [
+    (lambda: Conv2D(6, 5, padding="same"), (2, 28, 28, 1)),       # LeNet's first layer: banded, t = 14
+    (lambda: Conv2D(16, 5), (2, 14, 14, 6)),                       # LeNet's second: banded, t = 5
+    (lambda: Conv2D(4, 3, strides=2, padding="same"), (2, 9, 10, 3)),
+    (lambda: Conv2D(6, 3, groups=2, padding="same"), (2, 6, 7, 4)),  # block-diagonal kernel
+    (lambda: Conv1D(4, 3, padding="causal", dilation_rate=2), (2, 12, 2)),
+    (lambda: Conv1D(6, 2, groups=3), (2, 9, 3)),
+]
+
+
+def reference_of(layer, x):
+    """The plain loops for ``layer`` (Conv1D or Conv2D) on ``x``."""
+    if layer.rank == 2:
+        return conv2d_reference(x, layer.kernel.value, bias_of(layer), layer.strides, layer.padding,
+                                layer.dilation_rate, layer.groups)
+    return conv1d_reference(x, layer.kernel.value, bias_of(layer), layer.strides[0], layer.padding,
+                            layer.dilation_rate[0], layer.groups)
+
+
+@pytest.mark.parametrize("make, shape", NON_FINITE_CASES)
+def test_inf_and_nan_reach_only_the_outputs_that_see_them(make, shape):
+    layer = make()
+    x = random_layer(layer, shape)
+    flat = x.reshape(-1)
+    flat[[5, len(flat) // 2]] = np.inf, -np.inf
+    flat[-7] = np.nan
+    with np.errstate(invalid="ignore"):
+        out = layer(x)
+        expected = reference_of(layer, x)
+    assert np.isfinite(expected).sum() > expected.size // 2  # most outputs never see a non-finite input
+    assert_same_non_finite(out, expected)
+    # Finite input afterwards takes the fast path again, and is right.
+    clean = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_allclose(layer(clean), reference_of(layer, clean), **TOLERANCE)
+
+
+def test_many_groups_keep_non_finite_values_in_place_too(monkeypatch):
+    monkeypatch.setattr(conv, "DENSE_GROUPS_LIMIT", 1)
+    layer = Conv2D(6, 3, groups=3, padding="same")
+    x = random_layer(layer, (1, 5, 4, 6))
+    x[0, 2, 1, 4] = np.inf
+    with np.errstate(invalid="ignore"):
+        out = layer(x)
+        expected = conv2d_reference(x, layer.kernel.value, layer.bias.value, padding="same", groups=3)
+    assert_same_non_finite(out, expected)
+
+
+def test_an_overflow_inside_the_model_stays_local():
+    # The first layer overflows at one step (1e30 * 1e10 > float32's max); the
+    # banded second layer must not smear that inf into NaN at its neighbours.
+    model = Sequential([Conv1D(1, 1, use_bias=False), Conv1D(2, 3, padding="same")], input_shape=(10, 1))
+    model.init(seed=0)
+    first, second = model.layers
+    first.kernel.assign(np.full((1, 1, 1), 1e30, np.float32))
+    x = np.ones((1, 10, 1), np.float32)
+    x[0, 6, 0] = 1e10
+    out = model.predict(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        hidden = x.astype(np.float64) * 1e30
+        hidden[hidden > np.finfo(np.float32).max] = np.inf
+        expected = conv1d_reference(hidden, second.kernel.value, second.bias.value, padding="same")
+    assert np.isinf(out).any() and np.isfinite(out).sum() == 14
+    assert_same_non_finite(out, expected)
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: Conv2D(6, 3, padding="same", activation="glu"), (2, 5, 6, 2)),
+                                         (lambda: Conv1D(4, 2, activation="glu"), (2, 7, 3))])
+def test_glu_halves_the_filters(make, shape):
+    layer = make()
+    x = random_layer(layer, shape)
+    out = layer(x)
+    linear = reference_of(layer, x)
+    half = layer.filters // 2
+    expected = linear[..., :half] / (1 + np.exp(-linear[..., half:]))
+    assert out.shape == expected.shape
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + out.shape[1:]
+    assert out.shape[-1] == half
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+
+
+def test_huge_finite_inputs_are_computed_right_and_quietly():
+    # x · x overflows past ~1e19: the check takes the plain path, which must agree.
+    import warnings
+
+    layer = Conv2D(6, 5, padding="same")
+    x = random_layer(layer, (1, 12, 12, 1)) * np.float32(1e20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = layer(x)
+    np.testing.assert_allclose(out, reference_of(layer, x), rtol=2e-5, atol=2e-5 * 1e20)

@@ -84,3 +84,113 @@ def test_activation_layer_and_dropout_identity():
     assert Dropout(0.5).compute_output_shape((None, 3, 4)) == (None, 3, 4)
     with pytest.raises(ArgumentError, match=r"argument 'rate' must be a number >= 0 and <= 1, got number 1.5"):
         Dropout(1.5)
+
+
+# -- glu: an activation that halves the last axis -----------------------------------
+def glu_reference(values):
+    """Plain loops: the first half of the last axis times sigmoid of the second."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
+    half = flat.shape[1] // 2
+    out = np.zeros((flat.shape[0], half))
+    for row in range(flat.shape[0]):
+        for j in range(half):
+            out[row, j] = flat[row, j] / (1 + np.exp(-flat[row, half + j]))
+    return out.reshape(values.shape[:-1] + (half,))
+
+
+def test_dense_with_glu_outputs_half_its_units():
+    # Keras's Dense computes glu(x @ kernel + bias) too: (..., units / 2), although
+    # its compute_output_shape says (..., units); ours says what the layer computes.
+    rng = np.random.default_rng(3)
+    layer = Dense(6, activation="glu")
+    layer.build_for((None, 4))
+    layer.kernel.assign(rng.standard_normal((4, 6)).astype(np.float32))
+    layer.bias.assign(rng.standard_normal(6).astype(np.float32))
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    out = layer(x)
+    assert out.shape == (5, 3) and out.dtype == np.float32
+    assert layer.compute_output_shape((None, 4)) == (None, 3)
+    linear = dense_reference(x, layer.kernel.value, layer.bias.value)
+    np.testing.assert_allclose(out, glu_reference(linear), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_with_glu_needs_even_units():
+    with pytest.raises(ShapeError) as caught:
+        Dense(5, activation="glu").compute_output_shape((None, 4))
+    assert (caught.value.message, caught.value.argument) == (
+        "activation 'glu' splits the last axis in two halves, so its size must be even, got 5", "activation")
+
+
+def test_activation_layer_with_glu_halves_the_last_axis():
+    layer = Activation("glu")
+    assert layer.compute_output_shape((None, 3, 8)) == (None, 3, 4)
+    assert layer.compute_output_shape((None, None)) == (None, None)
+    x = np.random.default_rng(4).standard_normal((2, 3, 8)).astype(np.float32)
+    np.testing.assert_allclose(layer(x), glu_reference(x), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ShapeError, match="so its size must be even, got 7"):
+        layer.compute_output_shape((None, 7))
+
+
+def test_a_spec_with_glu_infers_the_halved_shape_and_runs():
+    import layerspec
+
+    model = layerspec.loads("input: [4]\nlayers:\n  - {units: 6, activation: glu}\n  - {units: 2}\n").init(seed=0)
+    assert [shape[1] for shape in model.shapes] == [(None, 3), (None, 2)]
+    assert model.get_weights()["dense_1/kernel"].shape == (3, 2)
+    assert model.predict(np.ones((2, 4), np.float32)).shape == (2, 2)
+
+
+# -- Dropout noise_shape ------------------------------------------------------------------
+@pytest.mark.parametrize("noise_shape, input_shape", [
+    ([None, 1, 8], (None, 5, 8)),   # Keras's documented idiom: one mask for every step
+    ((32, 1, 8), (None, 5, 8)),      # a fixed batch size is not checked (known only at run time)
+    ([None, None, None], (None, None, 8)),
+    ([None, 7, 1], (None, None, 8)),  # an unknown size takes any mask size
+    ([1, 1], (None, 4)),
+])
+def test_dropout_accepts_a_noise_shape_that_fits_the_input(noise_shape, input_shape):
+    layer = Dropout(0.3, noise_shape=noise_shape)
+    assert layer.noise_shape == tuple(noise_shape)
+    layer.build_for(input_shape)
+    assert layer.compute_output_shape(input_shape) == input_shape
+    x = np.ones((2,) + tuple(size or 3 for size in input_shape[1:]), np.float32)
+    assert layer(x) is x  # the identity at inference
+
+
+@pytest.mark.parametrize("noise_shape, input_shape, message", [
+    ([None, 8], (None, 5, 8), "noise_shape [null, 8] has 2 axes, but the input (None, 5, 8) has 3 (the batch "
+                              "axis included)"),
+    ([None, 2, 8], (None, 5, 8), "noise_shape [null, 2, 8]: size 2 on axis 1 must be 1, null or the input's 5; "
+                                 "the input is (None, 5, 8)"),
+    ([None, 1, 4], (None, 5, 8), "noise_shape [null, 1, 4]: size 4 on axis 2 must be 1, null or the input's 8; "
+                                 "the input is (None, 5, 8)"),
+])
+def test_dropout_noise_shape_that_does_not_fit_is_an_error_at_the_argument(noise_shape, input_shape, message):
+    with pytest.raises(ShapeError) as caught:
+        Dropout(0.3, noise_shape=noise_shape).build_for(input_shape)
+    assert (caught.value.message, caught.value.argument) == (message, "noise_shape")
+
+
+@pytest.mark.parametrize("noise_shape, shown", [
+    ([], "a list"), ([None, 0], "a list"), ([None, 1.5], "a list"), ([True], "a list"), ("8", "string '8'"),
+    (8, "integer 8"),
+])
+def test_dropout_noise_shape_must_be_positive_integers_or_null(noise_shape, shown):
+    with pytest.raises(ArgumentError) as caught:
+        Dropout(0.3, noise_shape=noise_shape)
+    assert (caught.value.message, caught.value.argument) == (
+        "argument 'noise_shape' must be a list of integers >= 1 or null, one per input axis (the batch axis "
+        f"first) or null, got {shown}", "noise_shape")
+
+
+def test_dropout_noise_shape_in_a_spec_points_at_the_argument():
+    from layerspec.errors import LayerspecError
+    from layerspec.spec import build_model, loads_spec
+
+    text = "input: [5, 8]\nlayers:\n  - {type: Dropout, rate: 0.2, noise_shape: [null, 1, 8]}\n"
+    assert build_model(loads_spec(text, path="d.yaml")).shapes[-1][1] == (None, 5, 8)
+    text = "input: [5, 8]\nlayers:\n  - {type: Dropout, rate: 0.2, noise_shape: [null, 3, 8]}\n"
+    with pytest.raises(LayerspecError) as caught:
+        build_model(loads_spec(text, path="d.yaml"))
+    assert str(caught.value) == ("d.yaml:3:45: layer 1 'dropout' (Dropout): noise_shape [null, 3, 8]: size 3 on "
+                                 "axis 1 must be 1, null or the input's 5; the input is (None, 5, 8)")

@@ -240,10 +240,19 @@ def test_layer_norm_weights_and_param_counts():
     assert row["macs"] == 3 * 10 * 64
 
 
-def test_layer_norm_weights_span_listed_axes_in_their_order():
-    layer = LayerNormalization(axis=[1, 2])
+@pytest.mark.parametrize("axis", [[1, 2], [2, 1], [1, -2], [-2, 1], [-3, -2]])
+def test_layer_norm_weights_span_the_axes_in_increasing_order(axis):
+    # Keras sorts the axes (non-negative) before shaping the weights, so a
+    # Keras model's (3, 4) weights load whatever order the list is in.
+    layer = LayerNormalization(axis=axis)
     layer.build_for((None, 3, 4, 5))
     assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (3, 4)), ("beta", (3, 4))]
+
+
+def test_layer_norm_weights_span_listed_axes():
+    layer = LayerNormalization(axis=[2, 1])
+    layer.build_for((None, 2, 3))
+    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (2, 3)), ("beta", (2, 3))]
     layer = LayerNormalization(axis=1, center=False)
     layer.build_for((None, 3, 4))
     assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (3,))]
@@ -253,7 +262,9 @@ def test_layer_norm_weights_span_listed_axes_in_their_order():
 
 
 @pytest.mark.parametrize("shape, axis", [((4, 6), -1), ((3, 5, 6), -1), ((3, 5, 6), 2), ((3, 5, 6), 1),
-                                         ((3, 5, 6), [1, 2]), ((2, 3, 4, 5), [-2, -1]), ((2, 3, 4, 5), [1, 3])])
+                                         ((3, 5, 6), [1, 2]), ((2, 3, 4, 5), [-2, -1]), ((2, 3, 4, 5), [1, 3]),
+                                         ((4, 2, 3), [2, 1]), ((4, 2, 3), [1, -1]), ((4, 2, 3), [-1, -2]),
+                                         ((2, 3, 4, 5), [3, 1, 2])])
 @pytest.mark.parametrize("center, scale", [(True, True), (False, True), (True, False), (False, False)])
 def test_layer_norm_values_match_plain_loops(shape, axis, center, scale):
     rng = np.random.default_rng(3)
@@ -263,10 +274,24 @@ def test_layer_norm_values_match_plain_loops(shape, axis, center, scale):
     x = (rng.standard_normal(shape) * 2 - 1).astype(np.float32)
     out = layer(x)
     assert out.dtype == np.float32 and out.shape == shape
-    axes = [a % len(shape) for a in (axis if isinstance(axis, list) else [axis])]
+    # gamma[i, j] scales the value at index i on the lower normalised axis, j on the higher.
+    axes = sorted(a % len(shape) for a in (axis if isinstance(axis, list) else [axis]))
     expected = layer_norm_reference(x, axes, layer.gamma.value if scale else None,
                                     layer.beta.value if center else None, 1e-3)
     np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-5)
+
+
+def test_layer_norm_loads_keras_weights_for_unsorted_axes(tmp_path):
+    # Keras 3 shapes the weights of axis [2, 1] on a (2, 3) input (2, 3) and
+    # refuses (3, 2); gamma[i, j] multiplies x[:, i, j].
+    model = layerspec.loads("input: [2, 3]\nlayers:\n  - {type: LayerNormalization, axis: [2, 1], center: false}\n")
+    gamma = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3)
+    model.set_weights({"layer_normalization/gamma": gamma})
+    x = np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]], np.float32)
+    expected = layer_norm_reference(x, [1, 2], gamma, None, 1e-3)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=2e-5, atol=2e-5)
+    with pytest.raises(layerspec.errors.LayerspecError, match=r"\(2, 3\)"):
+        model.set_weights({"layer_normalization/gamma": gamma.reshape(3, 2)})
 
 
 def test_layer_norm_keeps_precision_far_from_zero():

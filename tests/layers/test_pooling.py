@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import layerspec
-from layerspec.errors import ArgumentError, ShapeError
+from layerspec.errors import ArgumentError, LayerspecError, ShapeError
 from layerspec.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
                                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
                                       MaxPooling2D)
@@ -47,7 +47,10 @@ def pool2d_reference(x, pool, strides, padding, mode):
                             iy, ix = oy * strides[0] + py - top, ox * strides[1] + px - left
                             if 0 <= iy < height and 0 <= ix < width:
                                 cells.append(float(x[b, iy, ix, c]))
-                    out[b, oy, ox, c] = max(cells) if mode == "max" else sum(cells) / len(cells)
+                    if any(math.isnan(cell) for cell in cells):  # Python's max() skips NaN by chance
+                        out[b, oy, ox, c] = math.nan
+                    else:
+                        out[b, oy, ox, c] = max(cells) if mode == "max" else sum(cells) / len(cells)
     return out
 
 
@@ -77,7 +80,7 @@ def random_input(shape, seed=0, shift=0.0):
     (MaxPooling2D(4), (4, 4), (1, 1)),                                  # just fits
     (MaxPooling2D(3, strides=1, padding="same"), (5, 5), (5, 5)),
     (MaxPooling2D(), (None, 9), (None, 4)),
-    (AveragePooling2D(padding="same"), (None, None), (None, None)),
+    (AveragePooling2D(2, padding="same"), (None, None), (None, None)),
 ])
 def test_pooling2d_output_shapes(layer, spatial, expected):
     input_shape = (None,) + spatial + (3,)
@@ -91,7 +94,7 @@ def test_pooling2d_output_shapes(layer, spatial, expected):
     (AveragePooling1D(3, strides=2), 10, 4),
     (AveragePooling1D(3, strides=2, padding="same"), 10, 5),
     (MaxPooling1D([3], strides=[1]), 3, 1),
-    (AveragePooling1D(), None, None),
+    (AveragePooling1D(2), None, None),
 ])
 def test_pooling1d_output_shapes(layer, steps, expected):
     assert layer.compute_output_shape((None, steps, 2)) == (None, expected, 2)
@@ -220,11 +223,27 @@ def test_macs(layer, input_shape, macs):
 
 
 def test_pooling_has_no_weights_and_keras_names():
-    model = Sequential([MaxPooling2D(), AveragePooling2D(), GlobalMaxPooling2D()], input_shape=(8, 8, 2))
+    model = Sequential([MaxPooling2D(), AveragePooling2D(2), GlobalMaxPooling2D()], input_shape=(8, 8, 2))
     model.build()
     assert model.count_params() == 0 and model.init(seed=0).get_weights() == {}
     assert [layer.name for layer in model.layers] == ["max_pooling2d", "average_pooling2d",
                                                       "global_max_pooling2d"]
+
+
+# -- non-finite values stay in their windows ------------------------------------
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_an_infinity_or_nan_reaches_only_the_windows_holding_it(mode, padding):
+    x = random_input((2, 6, 7, 3))
+    x[0, 2, 3, 1], x[1, 5, 0, 2], x[1, 0, 6, 0] = np.inf, -np.inf, np.nan
+    layer = (MaxPooling2D if mode == "max" else AveragePooling2D)(3, strides=2, padding=padding)
+    with np.errstate(invalid="ignore"):
+        out = layer(x)
+        expected = pool2d_reference(x.astype(np.float64), (3, 3), (2, 2), padding, mode)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], **TOLERANCE)
 
 
 # -- errors ------------------------------------------------------------------
@@ -235,7 +254,7 @@ def test_pooling_has_no_weights_and_keras_names():
      "pool_size"),
     (MaxPooling2D(), (None, 10, 3), "expects an input of shape (batch, height, width, channels), got (None, 10, 3)",
      None),
-    (AveragePooling1D(), (None, 4, 4, 1), "expects an input of shape (batch, steps, channels), got (None, 4, 4, 1)",
+    (AveragePooling1D(2), (None, 4, 4, 1), "expects an input of shape (batch, steps, channels), got (None, 4, 4, 1)",
      None),
     (GlobalAveragePooling2D(), (None, 10, 3),
      "expects an input of shape (batch, height, width, channels), got (None, 10, 3)", None),
@@ -252,9 +271,9 @@ def test_shape_errors(layer, input_shape, message, argument):
      "argument 'strides' must be an integer >= 1 or a list of 2 integers >= 1 or null, got integer 0", "strides"),
     (lambda: MaxPooling1D(0), "argument 'pool_size' must be an integer >= 1 or a list of 1 integer >= 1, "
                               "got integer 0", "pool_size"),
-    (lambda: AveragePooling2D(padding="causal"),
+    (lambda: AveragePooling2D(2, padding="causal"),
      "argument 'padding' must be one of 'valid', 'same', got string 'causal'", "padding"),
-    (lambda: AveragePooling2D(data_format="channels_first"),
+    (lambda: AveragePooling2D(2, data_format="channels_first"),
      "argument 'data_format': 'channels_first' is not supported; layerspec uses channels_last, "
      "with channels on the last axis", "data_format"),
     (lambda: GlobalAveragePooling2D(keepdims="yes"), "argument 'keepdims' must be true or false, got string 'yes'",
@@ -269,6 +288,27 @@ def test_argument_errors(make, message, argument):
     assert (caught.value.message, caught.value.argument) == (message, argument)
 
 
+@pytest.mark.parametrize("cls", [AveragePooling1D, AveragePooling2D])
+def test_average_pooling_requires_pool_size_as_in_keras(cls):
+    # Keras gives only max pooling a default pool_size (2).
+    with pytest.raises(ArgumentError) as caught:
+        cls(strides=1)
+    assert (caught.value.message, caught.value.argument) == ("missing required argument 'pool_size'", None)
+
+
+@pytest.mark.parametrize("cls, pool", [(MaxPooling1D, (2,)), (MaxPooling2D, (2, 2))])
+def test_max_pooling_defaults_pool_size_to_2(cls, pool):
+    assert cls().pool_size == pool == cls().strides
+
+
+def test_average_pooling_without_pool_size_is_an_error_at_the_layer():
+    text = "input: [4, 4, 1]\nlayers:\n  - {type: AvgPool2D, strides: 1}\n"
+    with pytest.raises(LayerspecError) as caught:
+        build_model(loads_spec(text, path="p.yaml"))
+    assert str(caught.value) == ("p.yaml:3:5: layer 1 'average_pooling2d' (AveragePooling2D): "
+                                 "missing required argument 'pool_size'")
+
+
 # -- specs ----------------------------------------------------------------------
 def test_pool_too_large_is_reported_at_pool_size_or_at_the_layer():
     text = ("input: [3, 3, 1]\n"
@@ -280,10 +320,10 @@ def test_pool_too_large_is_reported_at_pool_size_or_at_the_layer():
     assert str(caught.value) == ("p.yaml:4:16: layer 1 'max_pooling2d' (MaxPooling2D): "
                                  "pool_size (2, 4) is larger than its input (3, 3) with padding 'valid'")
     # The default pool_size is not written anywhere: the error points at the layer.
-    text = "input: [1, 1, 1]\nlayers:\n  - {type: avg_pool_2d}\n"
+    text = "input: [1, 1, 1]\nlayers:\n  - {type: max_pool_2d}\n"
     with pytest.raises(ShapeError) as caught:
         build_model(loads_spec(text, path="p.yaml"))
-    assert str(caught.value) == ("p.yaml:3:5: layer 1 'average_pooling2d' (AveragePooling2D): "
+    assert str(caught.value) == ("p.yaml:3:5: layer 1 'max_pooling2d' (MaxPooling2D): "
                                  "pool_size (2, 2) is larger than its input (1, 1) with padding 'valid'")
 
 
@@ -291,7 +331,7 @@ def test_a_spec_with_every_pooling_kind_runs():
     model = layerspec.loads("input: [9, 9, 2]\n"
                             "layers:\n"
                             "  - {type: MaxPooling2D, pool_size: 3, strides: 2, padding: same}\n"
-                            "  - {type: AveragePooling2D, padding: same}\n"
+                            "  - {type: AveragePooling2D, pool_size: 2, padding: same}\n"
                             "  - {type: GlobalAveragePooling2D, keepdims: true}\n")
     assert [shape[1] for shape in model.shapes] == [(None, 5, 5, 2), (None, 3, 3, 2), (None, 1, 1, 2)]
     x = random_input((2, 9, 9, 2))

@@ -20,7 +20,24 @@ def sigmoid(v):
     return np.array([1 / (1 + math.exp(-a)) if a >= 0 else math.exp(a) / (1 + math.exp(a)) for a in v])
 
 
+def softmax(v):
+    e = np.exp(v - np.max(v))
+    return e / e.sum()
+
+
+def sparsemax(v):
+    """Textbook sparsemax of one vector (Martins & Astudillo, 2016)."""
+    ordered = sorted(v, reverse=True)
+    k = max(j for j in range(1, len(v) + 1) if 1 + j * ordered[j - 1] > sum(ordered[:j]))
+    tau = (sum(ordered[:k]) - 1) / k
+    return np.maximum(np.asarray(v) - tau, 0)
+
+
 REFERENCE_ACTIVATIONS = {
+    # The axis-wise ones see one gate's vector at a time, as the cells below pass it.
+    "softmax": softmax,
+    "log_softmax": lambda v: np.log(softmax(v)),
+    "sparsemax": sparsemax,
     "tanh": np.tanh,
     "sigmoid": sigmoid,
     "relu": lambda v: np.maximum(v, 0),
@@ -251,8 +268,18 @@ DIRECTIONS = [(False, False), (False, True), (True, False), (True, True)]
     (lambda **kw: GRU(5, reset_after=False, use_bias=False, activation=None, **kw),
      lambda w: gru_cell(w, None, reset_after=False)),
     (lambda **kw: GRU(5, use_bias=False, **kw), lambda w: gru_cell(w)),
+    # Axis-wise activations apply to each gate alone, as Keras's cells do.
+    (lambda **kw: SimpleRNN(5, activation="softmax", **kw), lambda w: simple_rnn_cell(w, "softmax")),
+    (lambda **kw: LSTM(5, recurrent_activation="softmax", **kw), lambda w: lstm_cell(w, "tanh", "softmax")),
+    (lambda **kw: LSTM(5, activation="sparsemax", recurrent_activation="sparsemax", **kw),
+     lambda w: lstm_cell(w, "sparsemax", "sparsemax")),
+    (lambda **kw: LSTM(5, activation="softmax", **kw), lambda w: lstm_cell(w, "softmax")),
+    (lambda **kw: GRU(5, recurrent_activation="softmax", **kw), lambda w: gru_cell(w, "tanh", "softmax")),
+    (lambda **kw: GRU(5, reset_after=False, activation="log_softmax", recurrent_activation="sparsemax", **kw),
+     lambda w: gru_cell(w, "log_softmax", "sparsemax", reset_after=False)),
 ], ids=["rnn", "rnn-relu", "rnn-linear-nobias", "lstm", "lstm-softsign-hardsig", "lstm-relu-nobias", "gru",
-        "gru-reset-before", "gru-relu-hardsig", "gru-before-linear-nobias", "gru-nobias"])
+        "gru-reset-before", "gru-relu-hardsig", "gru-before-linear-nobias", "gru-nobias", "rnn-softmax",
+        "lstm-softmax-gates", "lstm-sparsemax", "lstm-softmax", "gru-softmax-gates", "gru-before-logsoftmax-sparse"])
 def test_values_match_a_step_by_step_cell(make_layer, make_cell, go_backwards, return_sequences):
     rng = np.random.default_rng(42)
     layer = built_layer(make_layer(go_backwards=go_backwards, return_sequences=return_sequences), 3, rng)
@@ -261,6 +288,32 @@ def test_values_match_a_step_by_step_cell(make_layer, make_cell, go_backwards, r
     expected = run_reference(make_cell(float64_weights(layer)), x, go_backwards, return_sequences)
     assert out.dtype == np.float32 and out.shape == expected.shape
     np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_gru_softmax_gates_match_keras():
+    # Keras 3.15, one step of x = 1: z = softmax([-.75, -.5]), r = softmax([-.25, 0]),
+    # h~ = tanh([.25, .5]), h = (1 - z) * h~ = [0.1377, 0.2023]. Softmax over
+    # the z and r columns together gave [0.2044, 0.3640].
+    layer = GRU(2, recurrent_activation="softmax")
+    layer.build_for((None, 1, 1))
+    layer.kernel.assign(np.array([[-0.75, -0.5, -0.25, 0.0, 0.25, 0.5]], np.float32))
+    layer.recurrent_kernel.assign(np.zeros((2, 6), np.float32))
+    layer.bias.assign(np.zeros((2, 6), np.float32))
+    z = softmax(np.array([-0.75, -0.5]))
+    expected = (1 - z) * np.tanh([0.25, 0.5])
+    np.testing.assert_allclose(layer(np.ones((1, 1, 1), np.float32)), [expected], rtol=1e-6)
+    np.testing.assert_allclose(expected, [0.1377, 0.2023], atol=1e-4)
+
+
+@pytest.mark.parametrize("layer_class, argument", [(SimpleRNN, "activation"), (LSTM, "activation"),
+                                                    (LSTM, "recurrent_activation"), (GRU, "activation"),
+                                                    (GRU, "recurrent_activation")])
+def test_glu_cannot_be_a_recurrent_activation(layer_class, argument):
+    with pytest.raises(ArgumentError) as caught:
+        layer_class(4, **{argument: "glu"})
+    assert (caught.value.message, caught.value.argument) == (
+        f"argument '{argument}': activation 'glu' halves the last axis, but a recurrent layer's gates and state "
+        "keep 'units' values", argument)
 
 
 @pytest.mark.parametrize("layer_class, cell", [(SimpleRNN, simple_rnn_cell), (LSTM, lstm_cell), (GRU, gru_cell)])
