@@ -196,8 +196,11 @@ class LayerNormalization(Layer):
 
     Args:
         axis: the axis, or list of axes, to normalise over (``-1``: the
-            last). ``gamma`` and ``beta`` span these axes in sorted order,
-            as in Keras (``[2, 1]`` on ``(batch, 2, 3)`` gives ``(2, 3)``).
+            last). ``gamma`` and ``beta`` span these axes in the order
+            Keras 3.15 sorts the list *as written* (``[2, 1]`` on
+            ``(batch, 2, 3)`` gives ``(2, 3)``; ``[1, -1]`` sorts to
+            ``[-1, 1]`` and gives ``(3, 2)``), and are laid over the input
+            by a reshape to the axes in increasing order, as Keras does.
         epsilon: added to the variance so it is never divided by zero.
         center: whether to add the learned offset ``beta``.
         scale: whether to multiply by the learned scale ``gamma``.
@@ -229,11 +232,13 @@ class LayerNormalization(Layer):
         self.gamma_initializer = gamma_initializer
 
     def build(self, input_shape):
-        # As in Keras, the weights span the axes in increasing order, whatever
-        # order ``axis`` lists them in: [2, 1] and [1, -1] on a rank-3 input
-        # both give (size 1, size 2). (Keras 3.15 sorted a mixed-sign list
-        # before making it non-negative, [-1, 1]; later versions do not.)
-        shape = tuple(input_shape[axis] for axis in sorted(resolve_axes(self.axes, input_shape)))
+        # Keras 3.15 sorts the list as written, before making the axes
+        # non-negative: [2, 1] gives (size 1, size 2), but [1, -1] sorts to
+        # [-1, 1] and gives (size 2, size 1). ``call`` reshapes the weights
+        # onto the axes in increasing order, as Keras does, so Keras's weights
+        # load and give Keras's outputs even for such a list.
+        resolve_axes(self.axes, input_shape)  # refuses axes out of range or named twice
+        shape = tuple(input_shape[axis] for axis in sorted(self.axes))
         self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer,
                                      name="gamma") if self.scale else None
         self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer,

@@ -240,13 +240,13 @@ def test_layer_norm_weights_and_param_counts():
     assert row["macs"] == 3 * 10 * 64
 
 
-@pytest.mark.parametrize("axis", [[1, 2], [2, 1], [1, -2], [-2, 1], [-3, -2]])
-def test_layer_norm_weights_span_the_axes_in_increasing_order(axis):
-    # Keras sorts the axes (non-negative) before shaping the weights, so a
-    # Keras model's (3, 4) weights load whatever order the list is in.
+@pytest.mark.parametrize("axis, shape", [([1, 2], (3, 4)), ([2, 1], (3, 4)), ([-3, -2], (3, 4)),
+                                         # Keras 3.15 sorts the list as written: [-2, 1], so (4, 3).
+                                         ([1, -2], (4, 3)), ([-2, 1], (4, 3))])
+def test_layer_norm_weights_span_the_axes_as_keras_sorts_them(axis, shape):
     layer = LayerNormalization(axis=axis)
     layer.build_for((None, 3, 4, 5))
-    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (3, 4)), ("beta", (3, 4))]
+    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", shape), ("beta", shape)]
 
 
 def test_layer_norm_weights_span_listed_axes():
@@ -274,10 +274,12 @@ def test_layer_norm_values_match_plain_loops(shape, axis, center, scale):
     x = (rng.standard_normal(shape) * 2 - 1).astype(np.float32)
     out = layer(x)
     assert out.dtype == np.float32 and out.shape == shape
-    # gamma[i, j] scales the value at index i on the lower normalised axis, j on the higher.
+    # Keras lays the weights over the normalised axes in increasing order by
+    # a reshape (for [1, -1] its (3, 2) weights become (2, 3) row by row).
     axes = sorted(a % len(shape) for a in (axis if isinstance(axis, list) else [axis]))
-    expected = layer_norm_reference(x, axes, layer.gamma.value if scale else None,
-                                    layer.beta.value if center else None, 1e-3)
+    sizes = tuple(shape[a] for a in axes)
+    expected = layer_norm_reference(x, axes, layer.gamma.value.reshape(sizes) if scale else None,
+                                    layer.beta.value.reshape(sizes) if center else None, 1e-3)
     np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-5)
 
 
