@@ -49,9 +49,6 @@ def as_per_step(value) -> PerStep:
     return value if isinstance(value, PerStep) else PerStep(Fraction(0), Fraction(value))
 
 
-Cost = "int | PerStep | None"
-
-
 @dataclass
 class LayerCost:
     """One layer's costs per sample."""
@@ -71,42 +68,45 @@ def total(values):
     return result
 
 
-def stack_costs(model) -> list[LayerCost]:
-    """Costs of every layer of a built model, per sample."""
-    from .model import infer_output_shape
-
-    unknown = [axis for axis, size in enumerate(model.input_shape) if size is None]
-    if len(unknown) == 1 and all(_has_shape_rule(layer) for layer in model.layers):
+def node_costs(model) -> list[LayerCost]:
+    """Costs of every node (layer application) of a built model, per sample."""
+    unknown = _unknown_sizes(model)
+    if len(unknown) == 1 and all(_has_shape_rule(node.layer) for node in model.nodes):
         try:
-            return _per_step_costs(model, unknown[0], infer_output_shape)
+            return _per_step_costs(model, unknown[0])
         except LayerspecError:
             pass  # some layer cannot take those sizes (a Reshape to a fixed size): costs stay unknown
-    return [LayerCost(layer.count_macs(inp), layer.count_flops(inp), _elements(out))
-            for layer, (inp, out) in zip(model.layers, model.shapes)]
+    return [LayerCost(node.layer.count_macs(node.input_shape), node.layer.count_flops(node.input_shape),
+                      _elements(node.output_shape)) for node in model.nodes]
+
+
+def _unknown_sizes(model) -> list[tuple[int, int]]:
+    """``(input number, axis)`` of every unknown per-sample input size."""
+    return [(number, axis) for number, shape in enumerate(model.input_shapes)
+            for axis, size in enumerate(shape) if size is None]
 
 
 def known_once_sized(model) -> bool:
     """Whether every cost of a model with unknown input sizes would be known
     once those sizes are given (so a ``?`` is for want of sizes, not of a
     layer's cost rule)."""
-    from .model import infer_output_shape
-
-    if None not in model.input_shape or not all(_has_shape_rule(layer) for layer in model.layers):
+    if not _unknown_sizes(model) or not all(_has_shape_rule(node.layer) for node in model.nodes):
         return False
-    shape = (None,) + tuple(PROBE_SIZES[0] if size is None else size for size in model.input_shape)
+    shapes = [tuple(PROBE_SIZES[0] if size is None else size for size in shape) for shape in model.input_shapes]
     try:
-        costs = _concrete_costs(model.layers, shape, infer_output_shape)
+        costs = _concrete_costs(model, shapes)
     except LayerspecError:
         return False
     return all(None not in cost for cost in costs)
 
 
-def _per_step_costs(model, axis: int, infer) -> list[LayerCost]:
+def _per_step_costs(model, unknown: tuple[int, int]) -> list[LayerCost]:
+    number, axis = unknown
     runs = []
     for size in PROBE_SIZES:
-        shape = list(model.input_shape)
-        shape[axis] = size
-        runs.append(_concrete_costs(model.layers, (None,) + tuple(shape), infer))
+        shapes = [list(shape) for shape in model.input_shapes]
+        shapes[number][axis] = size
+        runs.append(_concrete_costs(model, [tuple(shape) for shape in shapes]))
     return [_combine(first, second) for first, second in zip(*runs)]
 
 
@@ -118,12 +118,19 @@ def _has_shape_rule(layer) -> bool:
     return type(layer).compute_output_shape is not Layer.compute_output_shape
 
 
-def _concrete_costs(layers, shape, infer) -> list[tuple]:
+def _concrete_costs(model, input_shapes: list[tuple]) -> list[tuple]:
+    """Each node's ``(macs, flops, output elements)`` for these per-sample
+    input shapes, by the model's walker (shapes only, nothing built)."""
+    from .model import infer_output_shape
+
     costs = []
-    for layer in layers:
-        output = infer(layer, shape)
-        costs.append((layer.count_macs(shape), layer.count_flops(shape), _elements(output)))
-        shape = output
+
+    def cost_of(node, shape):
+        output = infer_output_shape(node.layer, shape)
+        costs.append((node.layer.count_macs(shape), node.layer.count_flops(shape), _elements(output)))
+        return output
+
+    model.graph.walk([(None,) + tuple(shape) for shape in input_shapes], cost_of)
     return costs
 
 
@@ -146,15 +153,23 @@ def _elements(shape):
     return None if any(size is None for size in sizes) else math.prod(sizes)
 
 
-def inference_memory(params_bytes: int, activation_bytes: list, batch_size: int):
-    """Parameters plus the largest two consecutive activations of a batch.
+def peak_activation_bytes(model, input_bytes: list, output_bytes: list):
+    """The most activation bytes per sample held at once by a forward pass.
 
-    ``activation_bytes`` lists the input's bytes per sample, then each
-    layer's output. A forward pass that frees each activation once the next
-    exists needs about this much (an estimate: temporaries inside a layer,
-    such as convolution windows, come on top).
+    ``input_bytes`` gives each model input's bytes per sample, ``output_bytes``
+    each node's result. The walker holds a node's inputs and result while it
+    runs and frees every result after its last reader, so this is the peak
+    of :meth:`~layerspec.graph.Graph.live_after` (for a plain stack, the
+    largest two consecutive activations). None when a size is unknown.
     """
-    if any(value is None or isinstance(value, PerStep) for value in activation_bytes):
+    sizes = list(input_bytes) + list(output_bytes)
+    if any(value is None or isinstance(value, PerStep) for value in sizes):
         return None
-    pairs = [a + b for a, b in zip(activation_bytes, activation_bytes[1:])] or activation_bytes
-    return params_bytes + batch_size * max(pairs)
+    return max(model.graph.live_after(sizes), default=0)
+
+
+def inference_memory(params_bytes: int, peak_bytes, batch_size: int):
+    """Parameters plus a batch's peak activation bytes (an estimate:
+    temporaries inside a layer, such as convolution windows, come on top);
+    None when the peak is unknown."""
+    return None if peak_bytes is None else params_bytes + batch_size * peak_bytes

@@ -1,184 +1,308 @@
-"""``Sequential``: a stack of layers, its shapes, its weights, its forward pass."""
+"""Models: a graph of layer applications, its shapes, its weights, its forward pass.
+
+:class:`Model` is any directed acyclic graph of layers (skip connections,
+several inputs and outputs, shared layers), built as in Keras's functional
+API or from a spec. :class:`Sequential` is the chain case: the same class,
+the same walker, a graph whose every node reads the one above.
+"""
 
 from __future__ import annotations
 
 import functools
 import math
 import zlib
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from .errors import ArgumentError, DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
-from .layers.base import Layer, format_shape, snake_case
+from .graph import Graph, GraphInput, Node, chain
+from .layers.base import Layer, format_shape
+from .naming import automatic_name_holder, auto_names, name_clashes, node_label, reuse_names
 from .quiet import quietly
 
 FLOAT_DTYPES = ("float32", "float64")
 
 
-def auto_names(layers: Iterable[tuple[type, str | None]]) -> list[str]:
-    """Keras-style names, counted per model: ``dense``, ``dense_1``, ...
-
-    ``layers`` gives each layer's class and its explicit name (or None).
-    Explicit names are kept; automatic ones skip names already taken.
-    """
-    layers = list(layers)
-    taken = {name for _, name in layers if name}
-    counters: dict[str, int] = {}
-    names = []
-    for layer_class, explicit in layers:
-        if explicit:
-            names.append(explicit)
-            continue
-        base = snake_case(layer_class.__name__)
-        while True:
-            count = counters.get(base, 0)
-            counters[base] = count + 1
-            candidate = base if count == 0 else f"{base}_{count}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
-
-
 def weight_key(layer: Layer, weight) -> str:
-    """A weight's key in weights files (DESIGN §4): ``LAYER/WEIGHT``."""
+    """A weight's key in weights files (docs/design.md §4): ``LAYER/WEIGHT``."""
     return f"{layer.name}/{weight.name}"
 
 
-def layer_label(index: int, layer: Layer) -> str:
-    """How messages name a layer: ``layer 2 'dense_1' (Dense)``."""
-    from .registry import display_name
-
-    return f"layer {index + 1} '{layer.name}' ({display_name(type(layer))})"
+def _call_node(node: Node, value):
+    return node.layer.call(value)
 
 
-class Sequential:
-    """A linear stack of layers, built on the first input shape it sees.
+class Model:
+    """A graph of layers between inputs and outputs, as Keras's functional ``Model``.
+
+    Made from symbolic tensors, as in Keras::
+
+        inputs = layerspec.Input((32,))
+        hidden = layerspec.layers.Dense(16, activation="relu")(inputs)
+        model = layerspec.Model(inputs, layerspec.layers.Dense(1)(hidden))
 
     Args:
-        layers: the layers, first to last.
+        inputs: the model's inputs (from :func:`layerspec.Input`): one, a
+            list, or a dict keyed by name.
+        outputs: symbolic tensors the model computes: one, a list or a dict
+            (``predict`` answers in the same form).
         name: the model's name.
-        input_shape: per-sample input shape (no batch axis); ``None`` sizes
-            are unknown. Optional: without it the model builds on the first
-            input it is called on.
-        dtype: ``"float32"`` (default) or ``"float64"``: weights and
-            computation.
+        dtype: ``"float32"`` (default) or ``"float64"``.
+        graph: instead of ``inputs``/``outputs``, a ready
+            :class:`~layerspec.graph.Graph` (how specs build models).
+        is_graph: whether summaries show it as a graph (input rows and a
+            "Connected to" column); default true.
     """
 
-    def __init__(self, layers: Iterable[Layer] = (), name: str = "sequential", input_shape=None,
-                 dtype: str = "float32"):
-        self.layers: list[Layer] = []
+    def __init__(self, inputs=None, outputs=None, name: str = "model", dtype: str = "float32", *,
+                 graph: Graph | None = None, is_graph: bool = True):
+        output_form: Any = "list"
+        if graph is None:
+            from .functional import graph_from_tensors
+
+            if inputs is None or outputs is None:
+                raise LayerspecError("Model needs inputs and outputs (symbolic tensors from layerspec.Input)")
+            graph, output_form = graph_from_tensors(inputs, outputs)
         self.name = name
         self.dtype = _check_dtype(dtype)
-        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.is_graph = is_graph
+        self._output_form = output_form
         self.built = False
         #: Refuse NaN and infinities in inputs, naming the first. Off in the
         #: Python API (NaN flows through, as in Keras); ``run`` turns it on
         #: for files unless --allow-nonfinite.
         self.check_finite_inputs = False
-        #: ``(input_shape, output_shape)`` per layer, batch axis first.
-        self.shapes: list[tuple[tuple, tuple]] = []
-        #: ``(per-sample shape, dtype)`` of the inputs ``predict`` passes
+        #: ``(per-sample shape, dtype)`` of the input ``predict`` passes
         #: straight to the layers; set once the weights are known to be set.
         self._direct_input: tuple | None = None
-        for layer in layers:
-            self._append(layer)
-        self._name_layers()  # once for all: naming per added layer would be quadratic
+        self._set_graph(graph)
 
-    def add(self, layer: Layer) -> None:
-        """Append a layer, giving it a numbered name if it has none."""
-        self._append(layer)
-        self._name_layers()
+    def _set_graph(self, graph: Graph) -> None:
+        self.graph = graph
+        self._layers = _unique_layers(graph.nodes)
+        self._name_nodes()
 
-    def _append(self, layer: Layer) -> None:
-        if not isinstance(layer, Layer):
-            raise LayerspecError(f"Sequential takes layerspec.Layer objects, got {type(layer).__name__}")
-        if self.built:
-            raise LayerspecError("cannot add layers to a model that is already built")
-        self.layers.append(layer)
+    # -- structure ----------------------------------------------------------
+    @property
+    def nodes(self) -> list[Node]:
+        """The layer applications, in computing order."""
+        return self.graph.nodes
 
-    def _name_layers(self) -> None:
-        names = auto_names((type(layer), layer._name if layer.has_explicit_name else None) for layer in self.layers)
-        seen = set()
-        for index, (layer, name) in enumerate(zip(self.layers, names)):
-            if name in seen:
-                raise LayerspecError(f"{layer_label(index, layer)}: duplicate layer name '{name}'",
-                                     argument="name", layer_index=index, code="duplicate-name")
-            seen.add(name)
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer once, in the order of its first application."""
+        return list(self._layers)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [item.name for item in self.graph.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.graph.tensor_name(tensor) for tensor in self.graph.outputs]
+
+    def _name_nodes(self) -> None:
+        """Keras's automatic names for unnamed layers; reuse nodes named after their layer."""
+        layers = self._layers
+        given = [(type(layer), layer._name if layer.has_explicit_name else None) for layer in layers]
+        for explicit, automatic in name_clashes(given):
+            layer = layers[explicit]
+            raise LayerspecError(f"{self._label_of(layer)}: duplicate layer name '{layer.name}' "
+                                 f"({automatic_name_holder(self._first_node(layers[automatic]).index, type(layers[automatic]))})",
+                                 argument="name", layer_index=self._first_node(layer).index, code="duplicate-name")
+        for layer, name in zip(layers, auto_names(given)):
             if not layer.has_explicit_name:
                 layer._auto_name = name
+        repeats = [node for node in self.nodes if node.reuses is not None]
+        taken = {layer.name for layer in layers} | set(self.input_names)
+        names = reuse_names([(node.reuses.layer.name, node.name or None) for node in repeats], taken)
+        for node, name in zip(repeats, names):
+            node.name = name
+        for node in self.nodes:
+            if node.reuses is None:
+                node.name = node.layer.name
+        self._refuse_duplicate_names()
 
-    # -- shapes -----------------------------------------------------------
+    def _refuse_duplicate_names(self) -> None:
+        seen = {name: None for name in self.input_names}
+        for node in self.nodes:
+            if node.name in seen:
+                other = seen[node.name]
+                holder = f"{node_label(other)} has it" if other is not None else "a model input has it"
+                raise LayerspecError(f"{node_label(node)}: duplicate layer name '{node.name}' ({holder})",
+                                     argument="name", layer_index=node.index, code="duplicate-name")
+            seen[node.name] = node
+
+    def _first_node(self, layer: Layer) -> Node:
+        return next(node for node in self.nodes if node.layer is layer)
+
+    def _label_of(self, layer: Layer) -> str:
+        return node_label(self._first_node(layer))
+
+    # -- shapes -------------------------------------------------------------
+    @property
+    def input_shapes(self) -> list[tuple | None]:
+        """Each input's per-sample shape (None while unknown)."""
+        return [item.shape for item in self.graph.inputs]
+
+    @property
+    def input_shape(self) -> tuple | None:
+        """The per-sample input shape of a one-input model (None while unknown)."""
+        self._require_one("input", self.graph.inputs)
+        return self.graph.inputs[0].shape
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        """Each output's shape, batch axis (``None``) first."""
+        self._require_built()
+        return [self._tensor_shape(tensor) for tensor in self.graph.outputs]
+
+    @property
+    def output_shape(self) -> tuple:
+        """The output shape of a one-output model, batch axis (``None``) first."""
+        self._require_one("output", self.graph.outputs)
+        return self.output_shapes[0]
+
+    @property
+    def shapes(self) -> list[tuple]:
+        """``(input shape(s), output shape)`` per node, batch axis first."""
+        self._require_built()
+        return [(node.input_shape, node.output_shape) for node in self.nodes]
+
+    def _tensor_shape(self, tensor: int) -> tuple:
+        producer = self.graph.producer(tensor)
+        return (None,) + tuple(producer.shape) if isinstance(producer, GraphInput) else producer.output_shape
+
+    def _require_one(self, what: str, items) -> None:
+        if len(items) != 1:
+            raise LayerspecError(f"model '{self.name}' has {len(items)} {what}s; use {what}_shapes")
+
     def build(self, input_shape=None) -> None:
-        """Infer every layer's shapes from a per-sample ``input_shape``.
+        """Infer every node's shapes from per-sample input shapes.
+
+        Args:
+            input_shape: for a one-input model its shape; else a list (in
+                input order) or a dict (by name). Default: the shapes the
+                inputs were declared with.
 
         Raises:
             ShapeError: naming the layer that cannot take its input.
         """
-        if input_shape is not None:
-            input_shape = tuple(input_shape)
-        else:
-            input_shape = self.input_shape
-        if input_shape is None:
-            raise ShapeError("the model's input shape is unknown: give it in the spec ('input: [...]'), "
-                             "with --input-shape, or call the model on data")
-        if not self.layers:
+        shapes = self._resolve_input_shapes(input_shape)
+        if not self.nodes:
             raise ShapeError("the model has no layers")
         if self.built:
-            if input_shape != self.input_shape:
-                raise ShapeError(f"the model is built for input {format_shape(self.input_shape)}, "
-                                 f"got {format_shape(input_shape)}")
+            if shapes != self.input_shapes:
+                raise ShapeError(f"the model is built for input {_shapes_text(self.input_shapes)}, "
+                                 f"got {_shapes_text(shapes)}")
             return
-        shape = (None,) + input_shape
-        shapes = []
-        for index, layer in enumerate(self.layers):
-            output = self._infer_layer(index, layer, shape)
-            shapes.append((shape, output))
-            shape = output
-        self.input_shape = input_shape
-        self.shapes = shapes
+        for item, shape in zip(self.graph.inputs, shapes):
+            item.shape = shape
+        try:
+            self.graph.walk([(None,) + shape for shape in shapes], self._build_node)
+        except LayerspecError:
+            for node in self.nodes:
+                node.input_shape = node.output_shape = None
+            raise
         self.built = True
 
-    def _infer_layer(self, index: int, layer: Layer, shape: tuple) -> tuple:
-        layer.dtype = self.dtype
+    def _resolve_input_shapes(self, given) -> list[tuple]:
+        declared = self.input_shapes
+        if given is None:
+            shapes = declared
+        elif isinstance(given, dict):
+            unknown = [name for name in given if name not in self.input_names]
+            if unknown:
+                raise ShapeError(f"the model has no input named '{unknown[0]}' (inputs: "
+                                 f"{', '.join(self.input_names)})")
+            shapes = [given.get(name, shape) for name, shape in zip(self.input_names, declared)]
+        elif len(declared) == 1 and not (given and isinstance(given[0], (tuple, list))):
+            shapes = [given]
+        else:
+            shapes = list(given)
+            if len(shapes) != len(declared):
+                raise ShapeError(f"the model has {len(declared)} inputs, got {len(shapes)} shapes")
+        missing = [name for name, shape in zip(self.input_names, shapes) if shape is None]
+        if missing:
+            what = "input shape is" if len(declared) == 1 else f"input '{missing[0]}' has no shape: its shape is"
+            raise ShapeError(f"the model's {what} unknown: give it in the spec ('input: [...]'), "
+                             "with --input-shape, or call the model on data")
+        return [tuple(shape) for shape in shapes]
+
+    def _build_node(self, node: Node, shape):
+        layer = node.layer
         try:
-            layer.build_for(shape)
+            if node.reuses is None:
+                layer.dtype = self.dtype
+                layer.build_for(shape)
+            else:
+                _check_reuse_fits(node, shape)
             output = infer_output_shape(layer, shape)
         except LayerspecError as error:
-            error.message = f"{layer_label(index, layer)}: {error.message}"
-            error.layer_index = index
+            error.message = f"{node_label(node)}: {error.message}"
+            error.layer_index = node.index
             raise
         except Exception as error:  # a user layer's own exception
-            raise ShapeError(f"{layer_label(index, layer)}: {type(error).__name__}: {error}",
-                             layer_index=index) from error
+            raise ShapeError(f"{node_label(node)}: {type(error).__name__}: {error}",
+                             layer_index=node.index) from error
+        node.input_shape, node.output_shape = shape, output
         return output
-
-    @property
-    def output_shape(self) -> tuple:
-        """Output shape with the batch axis (``None``) first."""
-        self._require_built()
-        return self.shapes[-1][1]
 
     def _require_built(self) -> None:
         if not self.built:
             self.build()
 
-    # -- weights ----------------------------------------------------------
+    def concrete_output_shapes(self, input_shapes: list[tuple]) -> list[tuple]:
+        """Per-sample output shapes for concrete batch shapes (one per input).
+
+        Raises:
+            ShapeError: naming the layer, when a size that was unknown at
+                build time turns out not to fit (a Reshape that does not
+                divide, a kernel longer than the sequence).
+        """
+        if all(None not in shape for shape in self.input_shapes):
+            return [shape[1:] for shape in self.output_shapes]
+
+        def infer(node, shape):
+            try:
+                return infer_output_shape(node.layer, shape)
+            except LayerspecError as error:
+                raise ShapeError(f"{node_label(node)}: {error.message}", layer_index=node.index) from None
+
+        outputs = self.graph.walk([(None,) + tuple(shape[1:]) for shape in input_shapes], infer)
+        return [tuple(shape[1:]) for shape in outputs]
+
+    def concrete_output_shape(self, input_shape: tuple) -> tuple:
+        """:meth:`concrete_output_shapes` of a one-input, one-output model."""
+        return self.concrete_output_shapes([input_shape])[0]
+
+    def runtime_output_shapes(self, input_shapes: list[tuple], source: str) -> list[tuple]:
+        """:meth:`concrete_output_shapes`, a misfit reported as a DataError about ``source``."""
+        try:
+            return self.concrete_output_shapes(input_shapes)
+        except ShapeError as error:
+            raise DataError(f"{source}: {error.message}") from None
+
+    def runtime_output_shape(self, input_shape: tuple, source: str) -> tuple:
+        """:meth:`runtime_output_shapes` of a one-input, one-output model."""
+        return self.runtime_output_shapes([input_shape], source)[0]
+
+    # -- weights ------------------------------------------------------------
     def weight_items(self):
-        """``(key, weight)`` for every weight, keys ``LAYER/WEIGHT``."""
+        """``(key, weight)`` for every weight, keys ``LAYER/WEIGHT``; a shared
+        layer's weights once."""
         self._require_built()
-        for layer in self.layers:
+        for layer in self._layers:
             for weight in layer.weights:
                 yield weight_key(layer, weight), weight
 
     def count_params(self) -> int:
-        """Total parameters (exact; nothing is allocated)."""
+        """Total parameters (exact; nothing is allocated); a shared layer's once."""
         self._require_built()
-        return sum(layer.count_params() for layer in self.layers)
+        return sum(layer.count_params() for layer in self._layers)
 
-    def init(self, seed: int | None = 0) -> "Sequential":
+    def init(self, seed: int | None = 0) -> "Model":
         """Draw every weight from its initializer.
 
         Each weight gets its own generator seeded from ``seed`` and its key,
@@ -186,28 +310,30 @@ class Sequential:
         added or removed.
         """
         self._require_built()
-        for index, layer in enumerate(self.layers):
+        for layer in self._layers:
+            node = self._first_node(layer)
             for weight in layer.weights:
                 key = weight_key(layer, weight)
                 try:
                     weight.initialize(np.random.default_rng(_weight_seed(seed, key)))
                 except LayerspecError as error:
                     # e.g. orthogonal asked of a bias: name the layer so a spec can point at it.
-                    raise ShapeError(f"{layer_label(index, layer)}: weight '{weight.name}': {error.message}",
-                                     layer_index=index) from None
-            self._refuse_initialised(index, layer)
+                    raise ShapeError(f"{node_label(node)}: weight '{weight.name}': {error.message}",
+                                     layer_index=node.index) from None
+            self._refuse_initialised(node)
         return self
 
-    def _refuse_initialised(self, index: int, layer: Layer) -> None:
-        """Raise if ``layer``'s initializers drew values it cannot compute with,
+    def _refuse_initialised(self, node: Node) -> None:
+        """Raise if a layer's initializers drew values it cannot compute with,
         pointing at the initializer argument (``moving_variance_initializer``)."""
+        layer = node.layer
         problem = layer.weight_problem({weight.name: weight.value for weight in layer.weights})
         if problem is None:
             return
         name, reason = problem
         argument = f"{name}_initializer"
-        raise ArgumentError(f"{layer_label(index, layer)}: weight '{name}' as initialised: {reason}",
-                            argument=argument if hasattr(layer, argument) else None, layer_index=index)
+        raise ArgumentError(f"{node_label(node)}: weight '{name}' as initialised: {reason}",
+                            argument=argument if hasattr(layer, argument) else None, layer_index=node.index)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Every weight's array by key; initialises nothing."""
@@ -241,7 +367,7 @@ class Sequential:
             if not allow_nonfinite:
                 check_finite(array, f"{source}: weight '{key}'")
             converted[key] = array
-        for layer in self.layers:
+        for layer in self._layers:
             problem = layer.weight_problem({weight.name: converted[weight_key(layer, weight)]
                                             for weight in layer.weights})
             if problem is not None:
@@ -250,42 +376,61 @@ class Sequential:
         for key, weight in expected.items():
             weight.assign(converted[key])
 
-    def load_weights(self, path: str, allow_nonfinite: bool = False) -> None:
-        """Load a weights ``.npz`` (DESIGN §4) written by ``init`` or Keras."""
+    def load_weights(self, path, allow_nonfinite: bool = False) -> None:
+        """Load a weights ``.npz`` (docs/design.md §4) written by ``init`` or Keras."""
         from .arrays import read_npz
 
         self.set_weights(read_npz(path), source=str(path), allow_nonfinite=allow_nonfinite)
 
-    def save_weights(self, path: str) -> None:
-        """Write every weight to ``path`` as an ``.npz``, atomically."""
+    def save_weights(self, path) -> None:
+        """Write every weight to ``path`` (a file name or a binary stream) as an ``.npz``, atomically."""
         from .arrays import write_npz
 
         write_npz(path, self.get_weights())
 
     def _ensure_weights(self) -> None:
-        for layer in self.layers:
+        for layer in self._layers:
             for weight in layer._weights:
                 if weight.value is None:
                     # Like Keras: a model used before init gets fresh random weights.
                     self.init(seed=None)
                     return
 
-    # -- forward pass -----------------------------------------------------
-    def __call__(self, inputs) -> np.ndarray:
+    # -- forward pass -------------------------------------------------------
+    def __call__(self, inputs):
         return self.predict(inputs)
 
-    def predict(self, inputs, batch_size: int | None = None, out: np.ndarray | None = None,
-                on_batch=None, source: str = "input") -> np.ndarray:
+    def forward(self, inputs):
+        """One batch through every layer; no checks, no conversion.
+
+        Args:
+            inputs: the batch of a one-input model, or a list with one batch
+                per input.
+        Returns:
+            The output batch, or a list of them for several outputs.
+        """
+        graph = self.graph
+        outputs = graph.walk([inputs] if len(graph.inputs) == 1 else inputs, _call_node)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def predict(self, inputs, batch_size: int | None = None, out=None, on_batch=None, source="input"):
         """Run the forward pass, ``batch_size`` rows at a time.
 
         Args:
-            inputs: an array of shape ``(batch, *input_shape)`` (or a single
-                sample without the batch axis, which is batched and
-                unbatched again).
+            inputs: for a one-input model an array of shape
+                ``(batch, *input_shape)`` (or a single sample without the
+                batch axis, which is batched and unbatched again); for
+                several inputs a list in input order or a dict by name.
             batch_size: rows per step; all at once by default.
-            out: optional preallocated output (e.g. a memory-mapped file).
+            out: optional preallocated output (e.g. a memory-mapped file);
+                a list of them for several outputs.
             on_batch: called with the number of rows after each batch.
-            source: how error messages name the inputs (a file name).
+            source: how error messages name the inputs (a file name); a list
+                with one per input for several.
+
+        Returns:
+            The output array; for several outputs a list (or a dict, when
+            the model's outputs were given as one).
 
         Raises:
             DataError: for values that do not convert to the model's dtype,
@@ -304,34 +449,62 @@ class Sequential:
             # matrix products that have flushed the caches is several times
             # slower than in a micro-benchmark.
             return self._forward_direct(inputs, source)
-        inputs, single = self.as_batch(inputs)
+        sources = self._sources(source)
+        arrays, single = self.as_batches(inputs, sources)
         self._ensure_weights()
         if self._direct_input is None:
             self._direct_input = self._direct_input_form()
-        rows = inputs.shape[0]
+        rows = len(arrays[0])
         step = max(batch_size or rows, 1)
-        output_shape = self.runtime_output_shape(inputs.shape, source)
+        output_shapes = self.runtime_output_shapes([array.shape for array in arrays], sources[0])
+        prepares = [self._batch_preparation(number, array, name)
+                    for number, (array, name) in enumerate(zip(arrays, sources))]
         if out is None and 0 < rows <= step:
             # One batch: its result is the output, with no copy into a buffer.
-            out = self._forward_rows(inputs, 0, source)
+            results = self._forward_rows(arrays, 0, sources, prepares)
             if on_batch is not None:
                 on_batch(rows)
-            return out[0] if single else out
-        if out is None:
-            out = np.empty((rows,) + output_shape, dtype=self.dtype)
+            return self._answer(results, single)
+        outs = [out] if out is not None and len(output_shapes) == 1 and not isinstance(out, (list, tuple)) else out
+        if outs is None:
+            outs = [np.empty((rows,) + shape, dtype=self.dtype) for shape in output_shapes]
         for start in range(0, rows, step):
             stop = min(start + step, rows)
-            out[start:stop] = self._forward_rows(inputs[start:stop], start, source)
+            results = self._forward_rows([array[start:stop] for array in arrays], start, sources, prepares)
+            for target, result in zip(outs, results):
+                target[start:stop] = result
             if on_batch is not None:
                 on_batch(stop - start)
-        return out[0] if single else out
+        return self._answer(outs, single)
+
+    def _sources(self, source) -> list[str]:
+        """How messages name each input."""
+        if isinstance(source, (list, tuple)):
+            return list(source)
+        if len(self.graph.inputs) == 1:
+            return [source]
+        return [f"{source} '{name}'" for name in self.input_names]
+
+    def _answer(self, results: list, single: bool):
+        """The outputs in the form the model's outputs were given."""
+        if single:
+            results = [result[0] for result in results]
+        if len(results) == 1 and self._output_form in ("one", "list") and len(self.graph.outputs) == 1:
+            return results[0]
+        if isinstance(self._output_form, tuple):
+            return dict(zip(self._output_form, results))
+        return results
 
     def _direct_input_form(self) -> tuple | None:
         """``(per-sample shape, dtype)`` of inputs that need no check or
-        conversion; None where every input does (unknown sizes, integer ids)."""
-        if None in self.input_shape or self.layers[0].input_kind == "int":
+        conversion; None where every input does (unknown sizes, integer ids,
+        several inputs or outputs)."""
+        if len(self.graph.inputs) != 1 or len(self.graph.outputs) != 1:
             return None
-        return self.input_shape, np.dtype(self.dtype)
+        shape = self.input_shapes[0]
+        if None in shape or self._integer_input(0):
+            return None
+        return shape, np.dtype(self.dtype)
 
     def _forward_direct(self, batch: np.ndarray, source: str) -> np.ndarray:
         """:meth:`forward` on a ready batch, errors as in :meth:`_forward_rows`."""
@@ -342,91 +515,256 @@ class Sequential:
         except Exception as error:
             raise _failed_forward_pass(source, batch, error) from error
 
-    def _forward_rows(self, rows: np.ndarray, offset: int, source: str) -> np.ndarray:
+    def _forward_rows(self, arrays: list, offset: int, sources: list[str], prepares: list) -> list:
+        """One batch (rows from row ``offset`` of each input), each input
+        prepared by its ``prepares`` entry (see :meth:`_batch_preparation`),
+        then the forward pass; the outputs as a list."""
         try:
-            batch = self._convert_batch(rows, source)
-            if self.check_finite_inputs and batch.dtype.kind == "f":
-                _check_finite_batch(batch, source)
+            batches = [rows if prepare is None else prepare(rows) for rows, prepare in zip(arrays, prepares)]
             # Overflow to inf (or NaN flowing through, when allowed) is the
             # result, as in Keras; NumPy's warnings about it are noise.
-            return quietly(self.forward, batch)
+            results = quietly(self._walk_forward, batches)
         except ValueAtIndexError as error:
             # Errors name the row in the whole input, not in this batch.
             raise error.shifted(offset) from None
         except LayerspecError:
             raise
         except Exception as error:
-            raise _failed_forward_pass(source, rows, error) from error
+            raise _failed_forward_pass(sources[0], arrays[0], error) from error
+        return results
 
-    def runtime_output_shape(self, input_shape: tuple, source: str) -> tuple:
-        """:meth:`concrete_output_shape`, a misfit reported as a DataError about ``source``."""
-        try:
-            return self.concrete_output_shape(input_shape)
-        except ShapeError as error:
-            raise DataError(f"{source}: {error.message}") from None
+    def _walk_forward(self, batches: list) -> list:
+        return self.graph.walk(batches, _call_node)
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """One batch through every layer; no checks, no conversion."""
-        for layer in self.layers:
-            batch = layer.call(batch)
-        return batch
+    def as_batches(self, inputs, sources: list[str] | None = None) -> tuple[list[np.ndarray], bool]:
+        """``(one batch per input, whether a single sample was given)``.
+
+        Builds the model from the inputs' shapes if its input shapes are
+        unknown. Raises DataError naming the input whose shape does not fit,
+        or when the inputs' row counts differ.
+        """
+        sources = sources or self._sources("input")
+        arrays = [value if isinstance(value, np.ndarray) else np.asarray(value)
+                  for value in self._inputs_in_order(inputs)]
+        if not self.built and any(shape is None for shape in self.input_shapes):
+            for array, name in zip(arrays, sources):
+                if array.ndim < 1:
+                    raise DataError(f"{name}: input must have a batch axis; got a 0-d array")
+            self.build([tuple(array.shape[1:]) for array in arrays])
+        self._require_built()
+        batched = [_as_batch(array, expected, name) for array, expected, name in
+                   zip(arrays, self.input_shapes, sources)]
+        singles = {single for _, single in batched}
+        if len(singles) > 1:
+            raise DataError("give every input a batch axis, or none (one sample)")
+        arrays = [array for array, _ in batched]
+        rows = {len(array) for array in arrays}
+        if len(rows) > 1:
+            counts = ", ".join(f"{name}: {len(array)}" for name, array in zip(sources, arrays))
+            raise DataError(f"the inputs have different numbers of rows ({counts})")
+        return arrays, singles.pop()
 
     def as_batch(self, inputs) -> tuple[np.ndarray, bool]:
-        """``(batched inputs, whether a single sample was given)``.
+        """:meth:`as_batches` of a one-input model: ``(batch, single)``."""
+        arrays, single = self.as_batches(inputs)
+        return arrays[0], single
 
-        Builds the model from the inputs' shape if it has no input shape.
-        Raises DataError if the shape does not fit the model's input.
+    def _inputs_in_order(self, inputs) -> list:
+        names = self.input_names
+        if isinstance(inputs, dict):
+            unknown = [name for name in inputs if name not in names]
+            if unknown:
+                raise DataError(f"no model input named '{unknown[0]}' (inputs: {', '.join(names)})")
+            missing = [name for name in names if name not in inputs]
+            if missing:
+                raise DataError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(names)})")
+            return [inputs[name] for name in names]
+        if len(names) == 1:
+            return [inputs]
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != len(names):
+            raise DataError(f"the model takes {len(names)} inputs ({', '.join(names)}): give a list or a dict")
+        return list(inputs)
+
+    def _integer_input(self, number: int) -> bool:
+        """Whether input ``number`` holds integer ids: declared so, or read
+        only by layers that take ids (an Embedding)."""
+        dtype = self.graph.inputs[number].dtype
+        if dtype is not None:
+            return np.dtype(dtype).kind in "iu"
+        readers = self.graph.consumers()[number]
+        return bool(readers) and all(node.layer.input_kind == "int" for node in readers)
+
+    def _batch_preparation(self, number: int, inputs: np.ndarray, source: str):
+        """What each batch of input ``number`` needs before the layers,
+        decided once per call: ``prepare(rows) -> batch`` (conversion to what
+        the layers take, then the NaN check if asked for), or None for nothing.
+
+        An input dtype the model cannot take at all (complex, strings) is
+        refused here, before the first batch, even when there are no rows;
+        values (an integer too large to be exact, NaN) can only be checked
+        batch by batch, as each batch is converted.
         """
-        inputs = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-        if not self.built and self.input_shape is None:
-            if inputs.ndim < 1:
-                raise DataError("input must have a batch axis; got a 0-d array")
-            self.build(tuple(inputs.shape[1:]))
-        self._require_built()
-        expected = self.input_shape
-        if inputs.ndim == len(expected) + 1 and inputs.shape[1:] == expected:  # the common case
-            return inputs, False
-        if inputs.ndim == len(expected) and _fits(inputs.shape, expected):
-            return inputs[np.newaxis], True
-        if inputs.ndim != len(expected) + 1 or not _fits(inputs.shape[1:], expected):
-            raise DataError(f"input has shape {tuple(inputs.shape)}, expected (batch, "
-                            f"{', '.join('None' if s is None else str(s) for s in expected)})"
-                            .replace(", )", ")"))
-        return inputs, False
+        integer_ids = self._integer_input(number)
+        check_finite = self.check_finite_inputs and not integer_ids  # converted ids cannot be NaN
+        convert = self._batch_converter(number, inputs, integer_ids)
+        if convert is not None:
+            convert(inputs[:0], source)  # the dtype's own checks, on no values
+        elif not check_finite:
+            return None
 
-    def _convert_batch(self, batch: np.ndarray, source: str) -> np.ndarray:
-        convert_floats, convert_integers = _converters()
-        if self.layers[0].input_kind == "int":
-            return convert_integers(batch, source)
-        dtype = np.dtype(self.dtype)  # comparing with the name would parse it on every batch
-        if batch.dtype == dtype and batch.flags.c_contiguous:
+        def prepare(rows: np.ndarray) -> np.ndarray:
+            batch = rows if convert is None else convert(rows, source)
+            if check_finite:
+                _check_finite_batch(batch, source)
             return batch
-        return convert_floats(batch, dtype, source)
 
-    def concrete_output_shape(self, input_shape: tuple) -> tuple:
-        """Per-sample output shape for a concrete batch shape.
+        return prepare
 
-        Raises:
-            ShapeError: naming the layer, when a size that was unknown at
-                build time turns out not to fit (a Reshape that does not
-                divide, a kernel longer than the sequence).
+    def _batch_converter(self, number: int, inputs: np.ndarray, integer_ids: bool):
+        """``convert(rows, source)`` for batches of ``inputs``, or None when
+        every batch already is what the layers take (the right dtype,
+        C-ordered: then so is every run of its rows)."""
+        convert_floats, convert_integers = _converters()
+        declared = self.graph.inputs[number].dtype
+        target = np.dtype(declared if declared is not None else (np.int64 if integer_ids else self.dtype))
+        if inputs.dtype == target and inputs.flags.c_contiguous:
+            return None
+        if integer_ids:
+            return convert_integers
+        return lambda rows, source: convert_floats(rows, target, source)
+
+    # -- reporting ----------------------------------------------------------
+    def to_yaml(self) -> str:
+        """The model as a spec that loads back into the same model: the same
+        layers, names and weight keys (defaults and automatic names left out)."""
+        from .writing import to_yaml
+
+        return to_yaml(self)
+
+    def summary(self, print_fn=None, **columns) -> None:
+        """Print the summary table, as Keras's ``model.summary()`` does.
+
+        Args:
+            print_fn: called with the table's text instead of ``print``
+                (``logger.info``, say), as in Keras.
+
+        The summary as data (the JSON summary's fields) is
+        :meth:`summary_data`.
         """
-        shape = (None,) + tuple(input_shape[1:])
-        if None not in self.input_shape:
-            return tuple(self.output_shape[1:])
-        for index, layer in enumerate(self.layers):
-            try:
-                shape = infer_output_shape(layer, shape)
-            except LayerspecError as error:
-                raise ShapeError(f"{layer_label(index, layer)}: {error.message}", layer_index=index) from None
-        return tuple(shape[1:])
+        (print_fn or print)(str(self.summary_data()))
 
-    # -- reporting --------------------------------------------------------
-    def summary(self):
-        """The summary as data (same as the JSON summary); prints as a table."""
+    def summary_data(self, batch_size: int | None = None):
+        """The summary as data: a dict with the JSON summary's fields, whose
+        ``str()`` is the table.
+
+        Args:
+            batch_size: also estimate the inference memory for this batch size.
+        """
         from .summary import summarize
 
-        return summarize(self)
+        return summarize(self, batch_size=batch_size)
+
+
+class Sequential(Model):
+    """A linear stack of layers, built on the first input shape it sees.
+
+    The chain case of :class:`Model`: each layer reads the one above.
+
+    Args:
+        layers: the layers, first to last.
+        name: the model's name.
+        input_shape: per-sample input shape (no batch axis); ``None`` sizes
+            are unknown. Optional: without it the model builds on the first
+            input it is called on.
+        dtype: ``"float32"`` (default) or ``"float64"``: weights and
+            computation.
+    """
+
+    def __init__(self, layers: Iterable[Layer] = (), name: str = "sequential", input_shape=None,
+                 dtype: str = "float32"):
+        stack = []
+        for layer in layers:
+            _check_is_layer(layer)
+            stack.append(layer)
+        _refuse_merges(stack)
+        graph = chain(stack)
+        graph.inputs[0].shape = None if input_shape is None else tuple(input_shape)
+        super().__init__(name=name, dtype=dtype, graph=graph, is_graph=False)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer, giving it a numbered name if it has none."""
+        _check_is_layer(layer)
+        if self.built:
+            raise LayerspecError("cannot add layers to a model that is already built")
+        _refuse_merges([layer], len(self._layers))
+        previous = self.graph
+        graph = chain(self._layers + [layer])
+        graph.inputs[0].shape = previous.inputs[0].shape
+        try:
+            self._set_graph(graph)
+        except LayerspecError:
+            self._set_graph(previous)  # a refused layer is not left in the model
+            raise
+
+
+def _refuse_merges(layers: list[Layer], first_index: int = 0) -> None:
+    """A stack feeds each layer the one above alone: a merge has nothing to merge."""
+    from .registry import display_name
+
+    for index, layer in enumerate(layers, start=first_index):
+        if getattr(layer, "takes_several_inputs", False) and not getattr(layer, "accepts_single_input", False):
+            raise LayerspecError(f"layer {index + 1} ({display_name(type(layer))}) takes a list of inputs; a "
+                                 "Sequential stack gives each layer only the one above: use layerspec.Model",
+                                 layer_index=index, code="missing-inputs")
+
+
+def _check_is_layer(layer) -> None:
+    if not isinstance(layer, Layer):
+        raise LayerspecError(f"Sequential takes layerspec.Layer objects, got {type(layer).__name__}")
+
+
+def _unique_layers(nodes: list[Node]) -> list[Layer]:
+    seen: dict[int, Layer] = {}
+    for node in nodes:
+        seen.setdefault(id(node.layer), node.layer)
+    return list(seen.values())
+
+
+def _check_reuse_fits(node: Node, shape) -> None:
+    """A shared layer takes only inputs like the one it was built for."""
+    built_for = node.layer.input_shape
+
+    def fits(given, expected) -> bool:
+        if isinstance(expected, (list, tuple)) and expected and isinstance(expected[0], (list, tuple)):
+            return (isinstance(given, (list, tuple)) and len(given) == len(expected)
+                    and all(fits(g, e) for g, e in zip(given, expected)))
+        return len(given) == len(expected) and all(
+            g is None or e is None or g == e for g, e in zip(given[1:], expected[1:]))
+
+    if built_for is not None and not fits(shape, built_for):
+        raise ShapeError(f"'{node.reuses.name}' is built for input {_shapes_text(built_for)}; applied again to "
+                         f"{_shapes_text(shape)}, its weights would not fit", argument="inputs")
+
+
+def _shapes_text(shape) -> str:
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return ", ".join(format_shape(item) for item in shape)
+    if isinstance(shape, list) and shape and shape[0] is None:
+        return "?"
+    return format_shape(shape) if shape is not None else "?"
+
+
+def _as_batch(array: np.ndarray, expected: tuple, source: str) -> tuple[np.ndarray, bool]:
+    """``(batch, single)`` for one input; a DataError if its shape does not fit."""
+    if array.ndim == len(expected) + 1 and array.shape[1:] == expected:  # the common case
+        return array, False
+    if array.ndim == len(expected) and _fits(array.shape, expected):
+        return array[np.newaxis], True
+    if array.ndim != len(expected) + 1 or not _fits(array.shape[1:], expected):
+        where = "input" if source == "input" else f"{source}: input"
+        raise DataError(f"{where} has shape {tuple(array.shape)}, expected (batch, "
+                        f"{', '.join('None' if s is None else str(s) for s in expected)})".replace(", )", ")"))
+    return array, False
 
 
 @functools.lru_cache(maxsize=None)
@@ -472,15 +810,24 @@ def _check_dtype(dtype) -> str:
     return name
 
 
-def infer_output_shape(layer: Layer, input_shape: tuple) -> tuple:
-    """``layer.compute_output_shape``, or a probe run if the layer has none."""
+def infer_output_shape(layer: Layer, input_shape) -> tuple:
+    """``layer.compute_output_shape``, or a probe run if the layer has none.
+
+    ``input_shape`` is one full shape, or a list of them for a layer taking
+    several inputs.
+    """
+    shape = list(map(tuple, input_shape)) if _is_shape_list(input_shape) else tuple(input_shape)
     try:
-        return tuple(layer.compute_output_shape(tuple(input_shape)))
+        return tuple(layer.compute_output_shape(shape))
     except NotImplementedError:
-        return probe_output_shape(layer, tuple(input_shape))
+        return probe_output_shape(layer, shape)
 
 
-def probe_output_shape(layer: Layer, input_shape: tuple) -> tuple:
+def _is_shape_list(shape) -> bool:
+    return isinstance(shape, list) and bool(shape) and isinstance(shape[0], (tuple, list))
+
+
+def probe_output_shape(layer: Layer, input_shape) -> tuple:
     """Infer an output shape by running ``layer`` on small zero batches.
 
     Unknown sizes are tried at two lengths; output axes whose size follows
@@ -494,17 +841,19 @@ def probe_output_shape(layer: Layer, input_shape: tuple) -> tuple:
     return (None,) + tuple(a if a == b else None for a, b in zip(first[1:], second[1:]))
 
 
-def _probe_once(layer: Layer, input_shape: tuple, fill: int) -> np.ndarray:
-    shape = tuple(fill if size is None else size for size in input_shape)
-    if math.prod(shape) > 10_000_000:
+def _probe_once(layer: Layer, input_shape, fill: int) -> np.ndarray:
+    shapes = input_shape if _is_shape_list(input_shape) else [input_shape]
+    concrete = [tuple(fill if size is None else size for size in shape) for shape in shapes]
+    if sum(math.prod(shape) for shape in concrete) > 10_000_000:
         raise ShapeError(f"cannot infer the output shape of a layer without compute_output_shape on input "
-                         f"{format_shape(input_shape)}: the probe batch would be too large")
+                         f"{_shapes_text(input_shape)}: the probe batch would be too large")
     dtype = np.int64 if layer.input_kind == "int" else layer.dtype
     unset = [weight for weight in layer.weights if weight.value is None]
     for weight in unset:
         weight.value = np.zeros(weight.shape, weight.dtype)
     try:
-        result = np.asarray(layer.call(np.zeros(shape, dtype=dtype)))
+        zeros = [np.zeros(shape, dtype=dtype) for shape in concrete]
+        result = np.asarray(layer.call(zeros if _is_shape_list(input_shape) else zeros[0]))
     finally:
         for weight in unset:
             weight.value = None

@@ -15,9 +15,11 @@ from typing import Any
 
 from .arguments import describe_value, suggest, unknown_argument_message
 from .errors import LayerspecError, Position, SpecError, SpecErrors, flatten
+from .spec_inputs import InputDecl, check_unique_input_names, is_input_entry, read_input_entry, read_top_level_inputs
+from .wiring import Entry, Wiring, wire
 from .yamlread import YamlList, YamlMap, key_position, load, position_of, read_text
 
-TOP_LEVEL_KEYS = ("name", "input", "dtype", "layers", "expect")
+TOP_LEVEL_KEYS = ("name", "input", "inputs", "outputs", "dtype", "layers", "expect")
 EXPECT_KEYS = ("output_shape", "params", "trainable_params", "macs", "max_params")
 DTYPES = ("float32", "float64")
 DEFAULT_TYPE = "Dense"
@@ -25,7 +27,11 @@ DEFAULT_TYPE = "Dense"
 
 @dataclass
 class LayerSpec:
-    """One entry of ``layers``: its class, explicit name and arguments."""
+    """One entry of ``layers``: its class, explicit name and arguments.
+
+    An entry with ``reuse`` applies a layer above again (sharing its
+    weights): it has no class of its own and no arguments.
+    """
 
     index: int
     type_name: str
@@ -35,6 +41,11 @@ class LayerSpec:
     source: YamlMap
     #: How messages name the layer, e.g. "layer 2 'dense_1' (Dense)".
     label: str = ""
+    #: The written ``inputs`` and ``reuse`` values (None when absent).
+    inputs: Any = None
+    reuse: Any = None
+    #: The name references use: explicit, or automatic once labelled.
+    final_name: str = ""
 
     @property
     def position(self) -> Position:
@@ -49,15 +60,34 @@ class LayerSpec:
 
 @dataclass
 class Spec:
-    """A checked spec file."""
+    """A checked spec file.
+
+    ``layers`` holds the entries that are layers (``Input`` entries declare
+    model inputs instead); ``wiring`` says which tensors each one reads.
+    """
 
     path: str
     name: str
-    input_shape: tuple | None
+    inputs: list[InputDecl]
     dtype: str
     layers: list[LayerSpec]
     expect: dict[str, Any] = field(default_factory=dict)
     source: YamlMap | None = None
+    wiring: Wiring | None = None
+
+    @property
+    def input_shape(self) -> tuple | None:
+        """The one input's per-sample shape (None if unknown, or if several)."""
+        return self.inputs[0].shape if len(self.inputs) == 1 else None
+
+    @input_shape.setter
+    def input_shape(self, shape: tuple | None) -> None:
+        self.inputs[0].shape = shape
+
+    @property
+    def is_graph(self) -> bool:
+        """Whether the spec names inputs, outputs or reuses (else it is a plain stack)."""
+        return self.wiring is not None and self.wiring.is_graph
 
     def key_value_position(self, key: str) -> Position:
         """Where top-level ``key``'s value is written (the file if absent)."""
@@ -153,11 +183,65 @@ def _parse(document: Any, path: str) -> tuple[Spec | None, _Problems]:
             problems.add(f"unknown top-level key '{key}'{suggest(key, TOP_LEVEL_KEYS)}",
                          key_position(document, key), "unknown-key", blocks_build=False)
     name = _read_name(document, path, problems)
-    input_shape = _read_input(document, problems)
+    declared = read_top_level_inputs(document, problems)
     dtype = _read_dtype(document, problems)
-    layers = _read_layers(document, path, problems)
+    layers, input_entries = _read_layers(document, path, problems)
+    inputs = _model_inputs(declared, input_entries, document, problems)
     expect = _read_expect(document, problems)
-    return Spec(path, name, input_shape, dtype, layers, expect, document), problems
+    spec = Spec(path, name, inputs, dtype, layers, expect, document)
+    if layers:
+        spec.wiring = _wire(spec, input_entries, problems)
+    return spec, problems
+
+
+def _model_inputs(declared: list[InputDecl] | None, input_entries: dict[int, InputDecl], document: YamlMap,
+                  problems: _Problems) -> list[InputDecl]:
+    """The model's inputs, from the top level or from ``Input`` entries (not both)."""
+    if declared is not None and input_entries:
+        first = next(iter(input_entries.values()))
+        problems.add("the spec declares its inputs at the top level ('input'/'inputs') and with an Input "
+                     "entry; keep one", first.position, "invalid-spec")
+    inputs = declared if declared is not None else list(input_entries.values())
+    if not inputs:
+        inputs = [InputDecl("input", None, None, None)]
+    check_unique_input_names(inputs, problems)
+    return inputs
+
+
+def _wire(spec: Spec, input_entries: dict[int, InputDecl], problems: _Problems) -> Wiring:
+    """Resolve every layer's ``inputs`` and ``reuse`` and the spec's ``outputs``."""
+    from .registry import display_name
+
+    entries = [Entry(layer.index, layer.final_name, layer.label, layer.source,
+                     None if layer.layer_class is None else bool(getattr(layer.layer_class, "takes_several_inputs",
+                                                                          False)),
+                     layer.inputs, layer.reuse,
+                     single_input_ok=bool(getattr(layer.layer_class, "accepts_single_input", False)))
+               for layer in spec.layers]
+    number_of = {id(decl): number for number, decl in enumerate(spec.inputs)}
+    source = spec.source
+    wiring = wire(entries, [(decl.name, decl.position) for decl in spec.inputs], source.get("outputs"),
+                  position_of(source, "outputs"), lambda message, where, code: problems.add(message, where, code),
+                  graph_keys_at_top="inputs" in source or "outputs" in source or len(input_entries) > 1,
+                  input_entries={index: number_of[id(decl)] for index, decl in input_entries.items()
+                                 if id(decl) in number_of})
+    for layer, reused in zip(spec.layers, wiring.reuses):
+        if reused is not None:
+            original = spec.layers[reused]
+            layer.type_name = original.type_name
+            layer.label = f"layer {layer.index + 1} '{layer.final_name}' " \
+                          f"({display_name(original.layer_class) if original.layer_class else original.type_name})"
+    _check_names_against_inputs(spec, problems)
+    return wiring
+
+
+def _check_names_against_inputs(spec: Spec, problems: _Problems) -> None:
+    input_names = {decl.name for decl in spec.inputs}
+    for layer in spec.layers:
+        if layer.final_name in input_names:
+            problems.add(f"{layer.label}: the name '{layer.final_name}' is also a model input's; references "
+                         "would be ambiguous", position_of(layer.source, "name") if layer.name else layer.position,
+                         "duplicate-name")
 
 
 def _locate_plain(value: Any, path: str) -> Any:
@@ -188,17 +272,6 @@ def _read_name(document: YamlMap, path: str, problems: _Problems) -> str:
     return name
 
 
-def _read_input(document: YamlMap, problems: _Problems) -> tuple | None:
-    value = document.get("input")
-    if value is None:
-        return None
-    message = read_shape_list(value)
-    if message:
-        problems.add(f"'input' {message}", position_of(document, "input"), "invalid-value")
-        return None
-    return tuple(value)
-
-
 def read_shape_list(value: Any, allow_empty: bool = False) -> str | None:
     """Why ``value`` is not a list of sizes (positive ints or null), or None."""
     expected = "must be a list of sizes (positive integers or null), e.g. [28, 28, 1]"
@@ -219,34 +292,63 @@ def _read_dtype(document: YamlMap, problems: _Problems) -> str:
     return dtype
 
 
-def _read_layers(document: YamlMap, path: str, problems: _Problems) -> list[LayerSpec]:
+def _read_layers(document: YamlMap, path: str, problems: _Problems) -> tuple[list[LayerSpec], dict[int, InputDecl]]:
+    """The layer entries, and the model inputs declared as ``Input`` entries (by list index)."""
     if "layers" not in document:
         problems.add("missing 'layers': a spec needs a list of layers", document.position or Position(path, 1, 1),
                      "missing-key")
-        return []
+        return [], {}
     entries = document["layers"]
     if not isinstance(entries, list) or not entries:
         problems.add(f"'layers' must be a non-empty list of layers, got {describe_value(entries)}",
                      position_of(document, "layers"), "invalid-value")
-        return []
-    layers = []
+        return [], {}
+    layers, input_entries = [], {}
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             problems.add(f"layer {index + 1} must be a mapping of arguments (e.g. '{{units: 10}}'), "
                          f"got {describe_value(entry)}", position_of(entries, index), "invalid-layer")
-            continue
-        layers.append(_read_layer_header(index, entry, problems))
+        elif is_input_entry(entry):
+            input_entries[index] = read_input_entry(index, entry, problems)
+        else:
+            layers.append(_read_layer_header(index, entry, problems))
+    _name_unnamed_inputs(input_entries)
+    if not layers and input_entries:
+        problems.add("'layers' declares inputs but no layer", position_of(document, "layers"), "invalid-value")
     _check_unique_names(layers, problems)
     _assign_labels(layers)
+    _check_reuse_names(layers, problems)
     for layer in layers:
         if layer.layer_class is not None:
             _check_arguments(layer, problems)
-    return layers
+    return layers, input_entries
+
+
+def _name_unnamed_inputs(input_entries: dict[int, InputDecl]) -> None:
+    """Unnamed ``Input`` entries: ``input``, ``input_1``, ... (skipping names given)."""
+    taken = {decl.name for decl in input_entries.values() if decl.name}
+    counter = 0
+    for decl in input_entries.values():
+        if decl.name:
+            continue
+        while (candidate := "input" if counter == 0 else f"input_{counter}") in taken:
+            counter += 1
+        decl.name = candidate
+        taken.add(candidate)
+
+
+#: The keys of an entry that applies a layer above again.
+REUSE_KEYS = ("reuse", "inputs", "name")
+#: Keys about the graph rather than the layer's constructor.
+GRAPH_KEYS = ("type", "name", "inputs", "reuse")
 
 
 def _read_layer_header(index: int, entry: YamlMap, problems: _Problems) -> LayerSpec:
     from .registry import lookup
 
+    name = _read_layer_name(index, entry, problems)
+    if "reuse" in entry:
+        return _read_reuse_entry(index, entry, name, problems)
     type_name = entry.get("type", DEFAULT_TYPE)
     layer_class = None
     if not isinstance(type_name, str) or not type_name:
@@ -258,13 +360,32 @@ def _read_layer_header(index: int, entry: YamlMap, problems: _Problems) -> Layer
             layer_class = lookup(type_name)
         except LayerspecError as error:
             problems.add_error(_prefix(error, f"layer {index + 1}: "), position_of(entry, "type"))
+    arguments = {key: value for key, value in entry.items() if key not in GRAPH_KEYS}
+    return LayerSpec(index, type_name, layer_class, name, arguments, entry, inputs=entry.get("inputs"))
+
+
+def _read_layer_name(index: int, entry: YamlMap, problems: _Problems) -> str | None:
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not name or "/" in name):
         problems.add(f"layer {index + 1}: 'name' must be a non-empty string without '/', "
                      f"got {describe_value(name)}", position_of(entry, "name"), "invalid-value")
-        name = None
-    arguments = {key: value for key, value in entry.items() if key not in ("type", "name")}
-    return LayerSpec(index, type_name, layer_class, name, arguments, entry)
+        return None
+    return name
+
+
+def _read_reuse_entry(index: int, entry: YamlMap, name: str | None, problems: _Problems) -> LayerSpec:
+    """``{reuse: encoder, inputs: right}``: the layer ``encoder`` applied again, sharing its weights."""
+    reuse = entry["reuse"]
+    for key in entry:
+        if key not in REUSE_KEYS:
+            problems.add(f"layer {index + 1}: an entry with 'reuse' applies a layer above again, with its "
+                         f"arguments and weights; it takes only 'inputs' and 'name', not '{key}'",
+                         key_position(entry, key), "unknown-argument")
+    if not isinstance(reuse, str) or not reuse:
+        problems.add(f"layer {index + 1}: 'reuse' must name a layer above, got {describe_value(reuse)}",
+                     position_of(entry, "reuse"), "invalid-value")
+        reuse = ""
+    return LayerSpec(index, "", None, name, {}, entry, inputs=entry.get("inputs"), reuse=reuse)
 
 
 def _prefix(error: LayerspecError, prefix: str) -> LayerspecError:
@@ -284,7 +405,8 @@ def _check_unique_names(layers: list[LayerSpec], problems: _Problems) -> None:
             layer.name = None
         else:
             first_seen[layer.name] = layer
-    _check_automatic_name_clashes(layers, problems)
+    own = [layer for layer in layers if layer.reuse is None]
+    _check_automatic_name_clashes(own, problems)
 
 
 class _Unknown:
@@ -297,7 +419,7 @@ def _check_automatic_name_clashes(layers: list[LayerSpec], problems: _Problems) 
     ``name: dense`` on the second Dense of a model whose first Dense is
     unnamed (and so is ``dense``) gives two layers one name.
     """
-    from .model import automatic_name_holder, name_clashes
+    from .naming import automatic_name_holder, name_clashes
 
     for explicit, automatic in name_clashes((layer.layer_class or _Unknown, layer.name) for layer in layers):
         named, unnamed = layers[explicit], layers[automatic]
@@ -308,14 +430,36 @@ def _check_automatic_name_clashes(layers: list[LayerSpec], problems: _Problems) 
                      position_of(named.source, "name"), "duplicate-name")
 
 
+def _check_reuse_names(layers: list[LayerSpec], problems: _Problems) -> None:
+    """A reuse entry's given name must not be a layer's automatic one."""
+    automatic = {layer.final_name: layer for layer in layers if layer.reuse is None and layer.name is None}
+    for layer in layers:
+        if layer.reuse is not None and layer.name in automatic:
+            holder = automatic[layer.name]
+            problems.add(f"layer {layer.index + 1}: duplicate layer name '{layer.name}' (layer {holder.index + 1} "
+                         "has it as its automatic name)", position_of(layer.source, "name"), "duplicate-name")
+
+
 def _assign_labels(layers: list[LayerSpec]) -> None:
-    from .model import auto_names
+    """Give every entry its final name and the label messages use.
+
+    Layers are numbered per type as Keras numbers them; an entry reusing a
+    layer is named after it (``encoder_reuse``, ``encoder_reuse_1``) unless
+    it has a name, and takes no number from the layers' count.
+    """
+    from .naming import auto_names, reuse_names
     from .registry import display_name
 
-    names = auto_names((layer.layer_class or _Unknown, layer.name) for layer in layers)
-    for layer, name in zip(layers, names):
+    own = [layer for layer in layers if layer.reuse is None]
+    for layer, name in zip(own, auto_names((layer.layer_class or _Unknown, layer.name) for layer in own)):
+        layer.final_name = name
         shown_type = display_name(layer.layer_class) if layer.layer_class else layer.type_name
         layer.label = f"layer {layer.index + 1} '{name}' ({shown_type})"
+    reused = [layer for layer in layers if layer.reuse is not None]
+    taken = {layer.final_name for layer in own}
+    for layer, name in zip(reused, reuse_names([(layer.reuse, layer.name) for layer in reused], taken)):
+        layer.final_name = name
+        layer.label = f"layer {layer.index + 1} '{name}'"  # its type is known once 'reuse' is resolved
 
 
 def _check_arguments(layer: LayerSpec, problems: _Problems) -> None:
@@ -394,32 +538,78 @@ def _shape_text(shape: tuple) -> str:
 def build_model(spec: Spec, input_shape: tuple | None = None, require_input: bool = True):
     """Construct the spec's layers and infer shapes through them.
 
+    A plain stack becomes a :class:`~layerspec.model.Sequential`; a spec
+    that names inputs, outputs or reuses a layer, a
+    :class:`~layerspec.model.Model` over its graph.
+
     Args:
         spec: a checked spec.
         input_shape: fills or confirms the spec's input (``--input-shape``,
-            or the data's shape for ``run``).
+            or the data's shape for ``run``); one-input specs only.
         require_input: without any input shape, raise (``summary``) or
             return the model unbuilt (``run`` builds it from the data).
     """
-    from .model import Sequential
-
-    layers = [_construct(layer) for layer in spec.layers]
+    nodes = _nodes(spec)
     try:
-        model = Sequential(layers, name=spec.name, dtype=spec.dtype)
+        model = _model_of(spec, nodes)
     except LayerspecError as error:
         raise locate(error, spec) from None
-    shape = resolve_input_shape(spec, input_shape)
-    if shape is None:
+    shapes = _input_shapes(spec, input_shape)
+    if any(shape is None for shape in shapes):
         if require_input:
-            raise SpecError("the model's input shape is unknown: add 'input: [...]' to the spec "
-                            "or pass --input-shape (e.g. --input-shape 28,28,1)", Position(spec.path),
-                            code="missing-input")
+            raise SpecError(_missing_input_message(spec, shapes), Position(spec.path), code="missing-input")
         return model
-    build_located(model, spec, shape)
+    build_located(model, spec, shapes)
     return model
 
 
-def build_located(model, spec: Spec, input_shape: tuple) -> None:
+def _nodes(spec: Spec) -> list:
+    """A node per layer entry; a ``reuse`` entry applies its layer's object again."""
+    from .graph import Node
+
+    nodes = []
+    for entry, sources, reused in zip(spec.layers, spec.wiring.sources, spec.wiring.reuses):
+        if reused is None:
+            nodes.append(Node(_construct(entry), tuple(sources), number=entry.index + 1))
+        else:
+            original = nodes[reused]
+            nodes.append(Node(original.layer, tuple(sources), name=entry.name or "", reuses=original,
+                              number=entry.index + 1))
+    return nodes
+
+
+def _model_of(spec: Spec, nodes: list):
+    from .graph import Graph, GraphInput
+    from .model import Model, Sequential
+
+    inputs = [GraphInput(decl.name, decl.shape, decl.dtype) for decl in spec.inputs]
+    if spec.is_graph:
+        return Model(name=spec.name, dtype=spec.dtype, graph=Graph(inputs, nodes, spec.wiring.outputs))
+    model = Sequential([node.layer for node in nodes], name=spec.name, dtype=spec.dtype)
+    model.graph.inputs[0] = inputs[0]
+    for node, built in zip(model.nodes, nodes):
+        node.number = built.number
+    return model
+
+
+def _input_shapes(spec: Spec, override: tuple | None) -> list:
+    if override is None:
+        return [decl.shape for decl in spec.inputs]
+    if len(spec.inputs) != 1:
+        raise SpecError(f"--input-shape gives one input's shape, but the model has {len(spec.inputs)} inputs; "
+                        "give each its shape in the spec", spec.key_value_position("inputs"), code="shape-mismatch")
+    return [resolve_input_shape(spec, override)]
+
+
+def _missing_input_message(spec: Spec, shapes: list) -> str:
+    if len(spec.inputs) == 1:
+        return ("the model's input shape is unknown: add 'input: [...]' to the spec "
+                "or pass --input-shape (e.g. --input-shape 28,28,1)")
+    missing = [decl.name for decl, shape in zip(spec.inputs, shapes) if shape is None]
+    return f"input '{missing[0]}' has no shape: give it in the spec"
+
+
+def build_located(model, spec: Spec, input_shape) -> None:
     """``model.build(input_shape)`` with errors placed in the spec file."""
     try:
         model.build(input_shape)

@@ -6,7 +6,7 @@ import json
 import re
 from fractions import Fraction
 
-from .costs import PerStep, inference_memory, known_once_sized, stack_costs, total
+from .costs import PerStep, inference_memory, known_once_sized, node_costs, peak_activation_bytes, total
 from .layers.base import format_shape
 
 #: Columns ``--columns`` can choose, with their headers; the first column
@@ -18,12 +18,13 @@ COLUMNS = {
     "trainable": "Trainable",
     "macs": "MACs",
     "activation_bytes": "Activations",
+    "connected_to": "Connected to",
 }
 DEFAULT_COLUMNS = ("output_shape", "params", "macs")
 RIGHT_ALIGNED = {"params", "macs", "activation_bytes"}
 #: Keras's column widths, used while they fit.
 PREFERRED_WIDTHS = {"layer": 31, "input_shape": 22, "output_shape": 22, "params": 13, "trainable": 9, "macs": 13,
-                    "activation_bytes": 11}
+                    "activation_bytes": 11, "connected_to": 20}
 #: How narrow a shrinkable column may become before the table just overflows.
 MIN_SHRUNK_WIDTH = 8
 #: ASCII stand-ins for every non-ASCII character layerspec itself prints, for
@@ -49,6 +50,10 @@ class Summary(dict):
     #: sizes would make known (0: none, or a layer has no cost rule). For
     #: the table's footer; not part of the JSON.
     sizes_wanted = 0
+    #: Whether the model is a graph (named inputs, several inputs or
+    #: outputs, reuse): the table then shows its inputs and a "Connected
+    #: to" column, as Keras's functional summary does. Not part of the JSON.
+    is_graph = False
 
     def __str__(self) -> str:
         return render_table(self)
@@ -70,40 +75,25 @@ class Summary(dict):
 def summarize(model, batch_size: int | None = None) -> Summary:
     """Shapes, parameters and costs of a built model, per sample.
 
+    One row per node (layer application): a layer applied a second time
+    (``reuse``) has a row of its own with its MACs and 0 parameters, which
+    count once, at the layer.
+
     Args:
-        model: a :class:`layerspec.Sequential`; built here if needed.
+        model: a :class:`layerspec.Model` (or ``Sequential``); built here if
+            needed.
         batch_size: also estimate the inference memory for this batch size.
     """
-    from .registry import display_name
-
     model._require_built()
     itemsize = 8 if model.dtype == "float64" else 4
-    costs = stack_costs(model)
-    rows = []
-    for layer, (input_shape, output_shape), cost in zip(model.layers, model.shapes, costs):
-        trainable = sum(weight.size for weight in layer.trainable_weights)
-        non_trainable = sum(weight.size for weight in layer.non_trainable_weights)
-        row = {
-            "name": layer.name,
-            "type": display_name(type(layer)),
-            "input_shape": list(input_shape),
-            "output_shape": list(output_shape),
-            "params": trainable + non_trainable,
-            "trainable_params": trainable,
-            "non_trainable_params": non_trainable,
-        }
-        _put_cost(row, "macs", cost.macs)
-        row["weights"] = {weight.name: list(weight.shape) for weight in layer.weights}
-        # Extensions of the contract follow its fields.
-        row["trainable"] = layer.trainable
-        _put_cost(row, "flops", cost.flops)
-        _put_cost(row, "activation_bytes", _times(cost.output_elements, itemsize))
-        row["arguments"] = layer_arguments(layer)
-        rows.append(row)
-    summary = Summary({
-        "name": model.name,
-        "input_shape": list(model.shapes[0][0]),
-        "output_shape": list(model.shapes[-1][1]),
+    costs = node_costs(model)
+    rows = [_node_row(model, node, cost, itemsize) for node, cost in zip(model.nodes, costs)]
+    summary = Summary({"name": model.name})
+    if len(model.input_names) == 1:
+        summary["input_shape"] = [None] + list(model.input_shapes[0])
+    if len(model.output_names) == 1:
+        summary["output_shape"] = list(model.output_shapes[0])
+    summary.update({
         "layers": rows,
         "total_params": sum(row["params"] for row in rows),
         "trainable_params": sum(row["trainable_params"] for row in rows),
@@ -115,13 +105,54 @@ def summarize(model, batch_size: int | None = None) -> Summary:
     _put_cost(summary, "total_flops", total(cost.flops for cost in costs))
     _put_cost(summary, "activation_bytes", total(_times(cost.output_elements, itemsize) for cost in costs))
     if batch_size is not None:
-        input_bytes = _times(_input_elements(model), itemsize)
-        per_layer = [input_bytes] + [_times(cost.output_elements, itemsize) for cost in costs]
+        input_bytes = [_times(_elements(shape), itemsize) for shape in model.input_shapes]
+        output_bytes = [_times(cost.output_elements, itemsize) for cost in costs]
         summary["batch_size"] = batch_size
-        summary["inference_memory_bytes"] = inference_memory(summary["params_bytes"], per_layer, batch_size)
+        summary["inference_memory_bytes"] = inference_memory(
+            summary["params_bytes"], peak_activation_bytes(model, input_bytes, output_bytes), batch_size)
+    summary["inputs"] = {name: [None] + list(shape) for name, shape in zip(model.input_names, model.input_shapes)}
+    summary["outputs"] = {name: list(shape) for name, shape in zip(model.output_names, model.output_shapes)}
     if summary["total_flops"] is None and known_once_sized(model):
-        summary.sizes_wanted = sum(size is None for size in model.input_shape)
+        summary.sizes_wanted = sum(shape.count(None) for shape in model.input_shapes)
+    summary.is_graph = model.is_graph
     return summary
+
+
+def _node_row(model, node, cost, itemsize: int) -> dict:
+    """One node's row: the JSON contract's fields, then its extensions."""
+    from .registry import display_name
+
+    layer = node.layer
+    owns_weights = node.reuses is None  # a reuse's parameters count at the layer
+    trainable = sum(weight.size for weight in layer.trainable_weights) if owns_weights else 0
+    non_trainable = sum(weight.size for weight in layer.non_trainable_weights) if owns_weights else 0
+    row = {
+        "name": node.name,
+        "type": display_name(type(layer)),
+        "input_shape": _shape_data(node.input_shape),
+        "output_shape": list(node.output_shape),
+        "params": trainable + non_trainable,
+        "trainable_params": trainable,
+        "non_trainable_params": non_trainable,
+    }
+    _put_cost(row, "macs", cost.macs)
+    row["weights"] = {weight.name: list(weight.shape) for weight in layer.weights} if owns_weights else {}
+    # Extensions of the contract follow its fields.
+    row["trainable"] = layer.trainable
+    _put_cost(row, "flops", cost.flops)
+    _put_cost(row, "activation_bytes", _times(cost.output_elements, itemsize))
+    row["arguments"] = layer_arguments(layer)
+    row["inputs"] = [model.graph.tensor_name(source) for source in node.sources]
+    if node.reuses is not None:
+        row["reuses"] = node.reuses.name
+    return row
+
+
+def _shape_data(shape):
+    """A shape as JSON data; a list of them for a layer taking several inputs."""
+    if isinstance(shape, list):
+        return [list(item) for item in shape]
+    return list(shape)
 
 
 def layer_arguments(layer) -> dict:
@@ -145,11 +176,10 @@ def _jsonable(value):
     return getattr(value, "__name__", None) or repr(value)
 
 
-def _input_elements(model):
+def _elements(shape):
     import math
 
-    sizes = model.input_shape
-    return None if any(size is None for size in sizes) else math.prod(sizes)
+    return None if any(size is None for size in shape) else math.prod(shape)
 
 
 def _times(value, factor: int):
@@ -213,7 +243,12 @@ def format_bytes(value) -> str:
 
 def _cell(row: dict, column: str) -> str:
     if column in ("input_shape", "output_shape"):
-        return format_shape(row[column])
+        shape = row[column]
+        if shape and isinstance(shape[0], list):  # a layer taking several inputs
+            return ", ".join(format_shape(item) for item in shape)
+        return format_shape(shape)
+    if column == "connected_to":
+        return ", ".join(row.get("inputs", ())) or "-"
     if column == "params":
         return f"{row['params']:,}"
     if column == "trainable":
@@ -237,7 +272,9 @@ def _footer(summary: dict) -> list[str]:
     if "batch_size" in summary:
         memory = summary["inference_memory_bytes"]
         # Unknown only where an input size is.
-        estimate = (f"{readable_size(memory)} (parameters + the largest two consecutive activations)"
+        held = ("the activations held at once at the peak, each freed after its last use" if is_graph_summary(summary)
+                else "the largest two consecutive activations")
+        estimate = (f"{readable_size(memory)} (parameters + {held})"
                     if memory is not None else f"? ({_wanting_sizes(summary['input_shape'][1:].count(None))})")
         lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate}")
     return lines
@@ -294,7 +331,8 @@ def _fit_widths(columns: list[str], cells: list[list[str]], headers: list[str], 
     if max_width is None or _table_width(preferred) <= max_width:
         return preferred
     widths = list(natural)
-    shrinkable = [i for i, column in enumerate(columns) if column in ("layer", "input_shape", "output_shape")]
+    shrinkable = [i for i, column in enumerate(columns)
+                  if column in ("layer", "input_shape", "output_shape", "connected_to")]
     while _table_width(widths) > max_width:
         widest = max(shrinkable, key=lambda i: widths[i])
         if widths[widest] <= MIN_SHRUNK_WIDTH:
@@ -311,6 +349,39 @@ def _clip(text: str, width: int, ellipsis: str = "…") -> str:
     return text if len(text) <= width else text[:width - len(ellipsis)] + ellipsis
 
 
+def _displayed(summary: dict, columns) -> tuple[list[str], list[dict]]:
+    """The columns and rows a table shows: a graph's also its inputs, as
+    ``InputLayer`` rows, and what feeds each layer ("Connected to")."""
+    columns = list(columns)
+    if not is_graph_summary(summary):
+        return columns, summary["layers"]
+    if "connected_to" not in columns:
+        columns.append("connected_to")
+    itemsize = 8 if summary.get("dtype") == "float64" else 4
+    inputs = [{"name": name, "type": "InputLayer", "input_shape": shape, "output_shape": shape, "params": 0,
+               "weights": {}, "trainable": True, "macs": 0, "flops": 0,
+               "activation_bytes": _times(_elements(shape[1:]), itemsize), "inputs": []}
+              for name, shape in summary["inputs"].items()]
+    return columns, inputs + summary["layers"]
+
+
+def is_graph_summary(summary: dict) -> bool:
+    """Whether a summary is of a graph: said by a :class:`Summary`, else
+    read from its data (several inputs or outputs, a reuse, or a layer not
+    fed by the one above it)."""
+    if isinstance(summary, Summary):
+        return summary.is_graph
+    rows = summary["layers"]
+    if len(summary.get("inputs", ())) > 1 or len(summary.get("outputs", ())) > 1:
+        return True
+    expected = list(summary.get("inputs", {"input": None}))[:1]
+    for row in rows:
+        if "reuses" in row or row.get("inputs", expected) != expected:
+            return True
+        expected = [row["name"]]
+    return False
+
+
 def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None = None,
                  ascii_only: bool = False) -> str:
     """Keras 3's summary layout, with chosen columns, fitted to ``max_width``.
@@ -319,10 +390,11 @@ def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None =
     ``ascii_only`` draws the box with ``+ - = |`` and cuts with "...", for
     streams that cannot encode box drawing (see :data:`ASCII_FALLBACK`).
     """
-    columns = ["layer"] + list(columns)
+    shown, rows = _displayed(summary, columns)
+    columns = ["layer"] + shown
     headers = ["Layer (type)"] + [COLUMNS[column] for column in columns[1:]]
     cells = [[f"{row['name']} ({row['type']})"] + [_cell(row, column) for column in columns[1:]]
-             for row in summary["layers"]]
+             for row in rows]
     widths = _fit_widths(columns, cells, headers, max_width)
 
     def line(left, fill, middle, right):
@@ -351,10 +423,11 @@ def render_markdown(summary: dict, columns=DEFAULT_COLUMNS) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
+    columns, rows = _displayed(summary, columns)
     headers = ["Layer (type)"] + [COLUMNS[column] for column in columns]
     align = ["---"] + ["---:" if column in RIGHT_ALIGNED else "---" for column in columns]
     out = [f"**Model: `{summary['name']}`**", "", "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    for row in summary["layers"]:
+    for row in rows:
         cells = [f"`{escape(row['name'])} ({row['type']})`"]
         for column in columns:
             text = escape(_cell(row, column))

@@ -52,6 +52,8 @@ def builtin_layers() -> list[tuple[type, list[str]]]:
     for name, layer_class in registry.classes().items():
         if registry.origin_of(name) != "built-in":
             continue
+        if getattr(layer_class, "takes_several_inputs", False):
+            continue  # merges need 'inputs' naming what they merge: not a plain stack's layer
         by_class.setdefault(layer_class, []).append(name)
     layers = []
     for layer_class, names in by_class.items():

@@ -29,7 +29,7 @@ def test_dict_errors_name_the_argument():
 
 def test_summary_is_the_json_data_and_prints_as_the_table(cli):
     model = layerspec.load(MLP)
-    summary = model.summary()
+    summary = model.summary_data()
     assert summary == json.loads(cli("summary", MLP, "--format", "json").stdout)
     assert str(summary) == cli("summary", MLP).stdout.rstrip("\n")
 

@@ -10,7 +10,7 @@ from layerspec.costs import PerStep
 
 def costs(yaml_text: str):
     """(macs, flops) per layer of a spec."""
-    summary = layerspec.loads(yaml_text).summary()
+    summary = layerspec.loads(yaml_text).summary_data()
     return [(row["macs"], row["flops"]) for row in summary["layers"]]
 
 
@@ -26,7 +26,7 @@ def costs(yaml_text: str):
     ("input: [128, 3]\nlayers:\n  - {type: Conv1D, filters: 16, kernel_size: 3, padding: causal, dilation_rate: 2}\n",
      [(128 * 16 * 3 * 3, 2 * 128 * 16 * 3 * 3 + 128 * 16)]),
     # Pooling: one operation per window cell; averaging divides once per output.
-    ("input: [28, 28, 6]\nlayers:\n  - {type: AveragePooling2D}\n", [(14 * 14 * 6 * 4, 14 * 14 * 6 * 5)]),
+    ("input: [28, 28, 6]\nlayers:\n  - {type: AveragePooling2D, pool_size: 2}\n", [(14 * 14 * 6 * 4, 14 * 14 * 6 * 5)]),
     ("input: [128, 16]\nlayers:\n  - {type: MaxPooling1D}\n", [(64 * 16 * 2, 64 * 16 * 2)]),
     ("input: [64, 16]\nlayers:\n  - {type: GlobalAveragePooling1D}\n", [(64 * 16, 64 * 16 + 16)]),
     ("input: [5, 5, 16]\nlayers:\n  - {type: GlobalMaxPooling2D}\n", [(400, 400)]),
@@ -55,7 +55,7 @@ def test_hand_counted_costs(spec, expected):
 def test_costs_over_an_unknown_length_are_per_step():
     summary = layerspec.loads("input: [null, 4]\nlayers:\n"
                               "  - {type: Conv1D, filters: 8, kernel_size: 3, strides: 2, use_bias: false}\n"
-                              "  - {type: LSTM, units: 16}\n  - {units: 2}\n").summary()
+                              "  - {type: LSTM, units: 16}\n  - {units: 2}\n").summary_data()
     conv, lstm, dense = summary["layers"]
     # Conv: floor((L-3)/2)+1 = L/2 - 1 positions, 8*3*4 MACs each.
     assert (conv["macs"], conv["macs_per_step"], conv["macs_constant"]) == (None, 48, -96)
@@ -68,7 +68,7 @@ def test_costs_over_an_unknown_length_are_per_step():
 
 
 def test_per_step_costs_print_as_rates():
-    text = str(layerspec.load("specs/text_lstm.yaml").summary())
+    text = str(layerspec.load("specs/text_lstm.yaml").summary_data())
     assert "│   32.77K/step │" in text
     assert " Total MACs: 32.77K per step of the unknown size + 64, per sample" in text.splitlines()
 
@@ -82,7 +82,7 @@ def test_per_step_arithmetic():
 def test_giant_counts_are_exact_integers():
     # 2^63 is about 9.2e18: these totals pass it and stay exact Python ints.
     spec = "input: [10000000, 1000000]\nlayers:\n  - {units: 1000000}\n  - {units: 1000000}\n"
-    summary = layerspec.loads(spec).summary()
+    summary = layerspec.loads(spec).summary_data()
     assert summary["total_params"] == 2 * (10**12 + 10**6)
     assert summary["total_macs"] == 2 * 10**7 * 10**12 > 2**63
     assert summary["total_flops"] == 2 * (2 * 10**19 + 10**13)
@@ -97,7 +97,7 @@ def test_summarising_a_giant_spec_allocates_no_weight():
     text = "input: [2048, 12288]\nlayers:\n" + block * 8
     tracemalloc.start()
     try:
-        summary = layerspec.loads(text).summary()
+        summary = layerspec.loads(text).summary_data()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -107,7 +107,7 @@ def test_summarising_a_giant_spec_allocates_no_weight():
 
 def footer(model) -> dict:
     """The summary table's footer lines, by label."""
-    lines = str(model.summary()).splitlines()
+    lines = str(model.summary_data()).splitlines()
     return dict(line.strip().split(": ", 1) for line in lines[-6:])
 
 
@@ -115,7 +115,7 @@ def test_costs_over_two_unknown_sizes_ask_for_the_sizes():
     model = layerspec.loads("input: [null, null, 3]\nlayers:\n"
                             "  - {type: Conv2D, filters: 4, kernel_size: 3, padding: same}\n"
                             "  - {type: GlobalAveragePooling2D}\n")
-    summary = model.summary()
+    summary = model.summary_data()
     assert summary.sizes_wanted == 2
     assert "sizes_wanted" not in summary.to_json()
     wanted = "? (depends on the 2 unknown input sizes; give them with --input-shape)"
@@ -140,6 +140,6 @@ def test_a_layer_without_a_cost_rule_is_named_as_the_reason(input_shape, activat
     model = layerspec.Sequential([layerspec.layers.Dense(2), NoCostRule()], input_shape=input_shape)
     model.build()
     lines = footer(model)
-    assert model.summary().sizes_wanted == 0
+    assert model.summary_data().sizes_wanted == 0
     assert lines["Total MACs"] == lines["Total FLOPs"] == "? (a layer's cost is not known)"
     assert lines["Activations"] == activations

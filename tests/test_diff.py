@@ -22,7 +22,7 @@ layers:
 
 
 def summary(text: str) -> dict:
-    return layerspec.loads(textwrap.dedent(text)).summary()
+    return layerspec.loads(textwrap.dedent(text)).summary_data()
 
 
 def mlp(*layers: str, name: str = "mnist_mlp", input_shape: str = "[784]") -> dict:

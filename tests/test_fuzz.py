@@ -243,7 +243,7 @@ def make_batch(model, input_shape: tuple, seed: int, scale: float) -> np.ndarray
 
 def check_model(model, seed: int, scale: float) -> str:
     """Summary, then (if small enough) weights and a forward pass."""
-    summary = model.summary()
+    summary = model.summary_data()
     check_summary(model, summary)
     input_shape = tuple(NULL_SIZE if size is None else size for size in model.input_shape)
     batch_shape = (BATCH,) + input_shape

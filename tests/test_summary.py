@@ -16,7 +16,7 @@ def mlp():
 
 
 def test_footer_has_params_costs_and_activations(mlp):
-    footer = str(mlp.summary()).splitlines()[-6:]
+    footer = str(mlp.summary_data()).splitlines()[-6:]
     assert footer == [
         " Total params: 669,706 (2.55 MB)",
         " Trainable params: 669,706 (2.55 MB)",
@@ -49,7 +49,7 @@ def test_inference_memory_over_unknown_sizes_asks_for_them(input_shape, wanted):
 
 
 def test_columns_are_chosen(mlp):
-    text = render_table(mlp.summary(), ("input_shape", "trainable", "activation_bytes"))
+    text = render_table(mlp.summary_data(), ("input_shape", "trainable", "activation_bytes"))
     header = text.splitlines()[2]
     assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["Layer (type)", "Input Shape", "Trainable",
                                                                   "Activations"]
@@ -61,7 +61,7 @@ def test_columns_are_chosen(mlp):
 
 @pytest.mark.parametrize("width", [60, 70, 90])
 def test_table_fits_the_width_without_wrapping_rows(mlp, width):
-    text = render_table(mlp.summary(), ("input_shape", "output_shape", "params", "macs"), max_width=width)
+    text = render_table(mlp.summary_data(), ("input_shape", "output_shape", "params", "macs"), max_width=width)
     table = [line for line in text.splitlines() if line[:1] in "┏┃┡│├└"]
     assert len({len(line) for line in table}) == 1  # every row one line, all aligned
     assert all(len(line) <= width for line in table)
@@ -69,12 +69,12 @@ def test_table_fits_the_width_without_wrapping_rows(mlp, width):
 
 
 def test_unlimited_width_keeps_keras_column_widths(mlp):
-    line = str(mlp.summary()).splitlines()[4]
+    line = str(mlp.summary_data()).splitlines()[4]
     assert line == "│ dense (Dense)                   │ (None, 512)            │       401,920 │       401,408 │"
 
 
 def test_markdown_columns(mlp):
-    lines = render_markdown(mlp.summary(), ("output_shape", "trainable")).splitlines()
+    lines = render_markdown(mlp.summary_data(), ("output_shape", "trainable")).splitlines()
     assert lines[2] == "| Layer (type) | Output Shape | Trainable |"
     assert lines[4] == "| `dense (Dense)` | `(None, 512)` | Y |"
 
@@ -92,7 +92,7 @@ def test_cli_summary_options(cli):
 
 def test_non_trainable_parameters_are_counted_like_keras():
     summary = layerspec.loads("input: [4]\nlayers:\n  - {type: BatchNormalization}\n"
-                              "  - {units: 2, trainable: false}\n").summary()
+                              "  - {units: 2, trainable: false}\n").summary_data()
     assert [(r["params"], r["trainable_params"], r["non_trainable_params"]) for r in summary["layers"]] == [
         (16, 8, 8), (10, 0, 10)]
     assert (summary["trainable_params"], summary["non_trainable_params"]) == (8, 18)
@@ -100,16 +100,16 @@ def test_non_trainable_parameters_are_counted_like_keras():
 
 def test_a_short_total_is_not_repeated_in_parentheses():
     small = layerspec.loads("input: [8]\nlayers:\n  - units: 120\n")  # 960 MACs, 2,040 FLOPs
-    footer = str(small.summary()).splitlines()[-3:]
+    footer = str(small.summary_data()).splitlines()[-3:]
     assert footer == [" Total MACs: 960 per sample", " Total FLOPs: 2,040 (2.04K) per sample",
                       " Activations: 480.00 B per sample"]
 
 
 def test_rows_carry_the_layer_arguments_after_the_existing_fields():
     data = layerspec.loads("input: [6, 6, 1]\nlayers:\n  - {type: Conv2D, filters: 2, kernel_size: 3, "
-                           "activation: relu, name: stem}\n  - {type: Dropout, rate: 0.25}\n").summary()
+                           "activation: relu, name: stem}\n  - {type: Dropout, rate: 0.25}\n").summary_data()
     conv, dropout = data["layers"]
-    assert list(conv)[-1] == "arguments"
+    assert list(conv)[-2:] == ["arguments", "inputs"]
     assert conv["arguments"] == {
         "filters": 2, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid", "data_format": None,
         "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": True,
@@ -122,14 +122,14 @@ def test_arguments_given_as_python_objects_become_json_data():
     def scaled_tanh(x):
         return np.tanh(x) * 2
 
-    data = layerspec.Sequential([layerspec.layers.Dense(2, activation=scaled_tanh)], input_shape=(3,)).summary()
+    data = layerspec.Sequential([layerspec.layers.Dense(2, activation=scaled_tanh)], input_shape=(3,)).summary_data()
     assert data["layers"][0]["arguments"]["activation"] == "scaled_tanh"
     json.loads(data.to_json())
 
 
 def test_ascii_table_keeps_its_layout(mlp):
-    unicode_table = render_table(mlp.summary(), max_width=50)
-    ascii_table = render_table(mlp.summary(), max_width=50, ascii_only=True)
+    unicode_table = render_table(mlp.summary_data(), max_width=50)
+    ascii_table = render_table(mlp.summary_data(), max_width=50, ascii_only=True)
     assert ascii_table.isascii()
     assert [len(line) for line in ascii_table.splitlines()] == [len(line) for line in unicode_table.splitlines()]
     assert ascii_table.splitlines()[1:5] == [
@@ -150,6 +150,6 @@ def test_to_ascii_spells_every_character_layerspec_prints():
 
 
 def test_summary_displays_as_the_table_in_a_repl(mlp):
-    data = mlp.summary()
+    data = mlp.summary_data()
     assert repr(data) == str(data) == render_table(data)
     assert isinstance(data, dict) and data["total_params"] == 669706

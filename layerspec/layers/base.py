@@ -190,11 +190,11 @@ def _arguments_as_given(bound: inspect.BoundArguments, kinds: dict[str, Argument
         if kind is inspect.Parameter.VAR_KEYWORD:
             arguments.update(value)
         elif kind is not inspect.Parameter.VAR_POSITIONAL:
-            arguments[name] = value if name in given else _normalised_default(kinds.get(name), name, value)
+            arguments[name] = value if name in given else normalised_default(kinds.get(name), name, value)
     return arguments
 
 
-def _normalised_default(kind: ArgumentKind | None, name: str, value: Any) -> Any:
+def normalised_default(kind: ArgumentKind | None, name: str, value: Any) -> Any:
     if kind is None:
         return value
     try:
@@ -230,6 +230,14 @@ class Layer:
 
     #: What the layer's input holds: "float" or "int" (indices).
     input_kind = "float"
+
+    #: True for layers that take a list of inputs (merges, attention): their
+    #: ``build``, ``compute_output_shape`` and ``count_*`` get a list of
+    #: shapes and ``call`` a list of arrays, as Keras's merge layers do.
+    takes_several_inputs = False
+    #: For such a layer: whether it may also be fed one input alone (the
+    #: layer above, in a stack), as self-attention may; merges may not.
+    accepts_single_input = False
 
     #: False for layers that only move or copy data (reshaping, padding,
     #: dropout at inference): they cost no multiply-accumulates. A layer that
@@ -359,7 +367,10 @@ class Layer:
         """Build once, for the first input shape the layer sees."""
         if self.built:
             return
-        self.input_shape = tuple(input_shape)
+        if isinstance(input_shape, list):  # several inputs: a list of shapes, as Keras passes them
+            self.input_shape = [tuple(shape) for shape in input_shape]
+        else:
+            self.input_shape = tuple(input_shape)
         self.build(self.input_shape)
         self.built = True
 
@@ -396,10 +407,23 @@ class Layer:
         """The computation. Subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement call()")
 
-    def __call__(self, inputs) -> np.ndarray:
-        inputs = np.asarray(inputs)
+    def __call__(self, inputs):
+        """Apply the layer: to arrays, computing now (building and drawing
+        random weights on first use); to symbolic tensors from
+        :func:`layerspec.Input`, recording the application for a
+        :class:`layerspec.Model`, as in Keras's functional API."""
+        from ..functional import apply_symbolically, is_symbolic
+
+        if is_symbolic(inputs):
+            return apply_symbolically(self, inputs)
+        if self.takes_several_inputs and isinstance(inputs, (list, tuple)):
+            inputs = [np.asarray(item) for item in inputs]
+            shape = [(None,) + tuple(item.shape[1:]) for item in inputs]
+        else:
+            inputs = np.asarray(inputs)
+            shape = (None,) + tuple(inputs.shape[1:])
         if not self.built:
-            self.build_for((None,) + tuple(inputs.shape[1:]))
+            self.build_for(shape)
         for weight in self._weights:
             if weight.value is None:
                 weight.initialize(np.random.default_rng())

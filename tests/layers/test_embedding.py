@@ -52,7 +52,7 @@ def test_weights_param_count_and_default_initializer():
     # Keras's "uniform": RandomUniform(-0.05, 0.05).
     assert -0.05 <= table.min() < -0.049 and 0.049 < table.max() <= 0.05
     # Keras: input_dim * output_dim, all trainable.
-    row = model.summary()["layers"][0]
+    row = model.summary_data()["layers"][0]
     assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (64000, 64000, 0)
     assert row["macs"] == 0
     assert row["output_shape"] == [None, 20, 64]

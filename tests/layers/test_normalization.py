@@ -77,7 +77,7 @@ def test_batch_norm_weights_in_keras_order_and_param_counts():
     assert [w.name for w in layer.trainable_weights] == ["gamma", "beta"]
     assert [w.name for w in layer.non_trainable_weights] == ["moving_mean", "moving_variance"]
     # Keras: 4 * channels params; gamma and beta trainable, moving statistics not.
-    row = model.summary()["layers"][0]
+    row = model.summary_data()["layers"][0]
     assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (64, 32, 32)
     assert row["macs"] == 8 * 8 * 16
 
@@ -235,7 +235,7 @@ def test_layer_norm_weights_and_param_counts():
     assert {key: array.shape for key, array in model.get_weights().items()} == {
         "layer_normalization/gamma": (64,), "layer_normalization/beta": (64,)}
     # Keras: 2 * last_dim, all trainable.
-    row = model.summary()["layers"][0]
+    row = model.summary_data()["layers"][0]
     assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (128, 128, 0)
     assert row["macs"] == 3 * 10 * 64
 

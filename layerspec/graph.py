@@ -1,0 +1,175 @@
+"""A model's structure: layer applications wired to tensors, and the one walker.
+
+A model is a list of :class:`Node` objects in computing order. Each node
+applies one layer to one or more *tensors*: the model's inputs, or the
+results of nodes above it. Tensors are numbered in one sequence, so the
+walker can keep them in a plain list: the model's inputs first
+(``0 .. len(inputs) - 1``), then one per node.
+
+Everything that goes through a model goes through :meth:`Graph.walk`: shape
+inference, costs, memory and the forward pass, as Keras runs everything
+through one traversal of its functional graph. A sequential stack is the
+graph whose every node takes the tensor just above it.
+
+The walker frees each tensor after its last consumer (model outputs stay to
+the end), so the memory a forward pass holds, and the figure the summary
+reports for it, follow one rule: :meth:`Graph.live_after`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+
+@dataclass
+class GraphInput:
+    """A model input: its name, per-sample shape (no batch axis) and dtype.
+
+    ``shape`` is None while unknown (``run`` takes it from the data); a size
+    inside it may be None. ``dtype`` None means the model's float dtype, or
+    integers when every layer reading the input takes integer ids.
+    """
+
+    name: str
+    shape: tuple | None = None
+    dtype: str | None = None
+
+
+@dataclass(eq=False)
+class Node:
+    """One application of ``layer`` to the tensors numbered ``sources``.
+
+    Attributes:
+        layer: the layer applied.
+        sources: tensor numbers of its inputs, in the order the layer takes
+            them (several only for layers with ``takes_several_inputs``).
+        name: what references call this application's result; the layer's
+            own name for its first application.
+        reuses: the node whose layer (and weights) this one applies again,
+            or None.
+        index: the node's position in the model (its row, its spec entry).
+    """
+
+    layer: Any
+    sources: tuple[int, ...]
+    name: str = ""
+    reuses: "Node | None" = None
+    index: int = 0
+    #: The number messages give the node ("layer 3"): its entry in the spec;
+    #: 0 means its position in the model.
+    number: int = 0
+    #: Full shapes (batch axis first), set when the model is built: one
+    #: shape, or a list for a layer taking several inputs.
+    input_shape: Any = None
+    output_shape: tuple | None = None
+    #: Tensors whose last consumer is this node (freed once it has run).
+    frees: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def several_inputs(self) -> bool:
+        """Whether the layer takes its inputs as a list."""
+        return bool(getattr(self.layer, "takes_several_inputs", False))
+
+
+class Graph:
+    """Nodes in computing order over numbered tensors, and the walker.
+
+    Args:
+        inputs: the model's inputs.
+        nodes: the applications, each reading only tensors numbered below
+            its own.
+        outputs: the tensor numbers of the model's outputs.
+    """
+
+    def __init__(self, inputs: Sequence[GraphInput], nodes: Sequence[Node], outputs: Sequence[int]):
+        self.inputs = list(inputs)
+        self.nodes = list(nodes)
+        self.outputs = tuple(outputs)
+        for index, node in enumerate(self.nodes):
+            node.index = index
+        self._plan_frees()
+
+    def tensor_of(self, node: Node) -> int:
+        """The tensor number of ``node``'s result."""
+        return len(self.inputs) + node.index
+
+    def producer(self, tensor: int) -> GraphInput | Node:
+        """The model input or node whose result is ``tensor``."""
+        if tensor < len(self.inputs):
+            return self.inputs[tensor]
+        return self.nodes[tensor - len(self.inputs)]
+
+    def tensor_name(self, tensor: int) -> str:
+        """The name a reference uses for ``tensor``."""
+        return self.producer(tensor).name
+
+    def consumers(self) -> list[list[Node]]:
+        """For each tensor, the nodes that read it, in order."""
+        readers: list[list[Node]] = [[] for _ in range(len(self.inputs) + len(self.nodes))]
+        for node in self.nodes:
+            for source in dict.fromkeys(node.sources):
+                readers[source].append(node)
+        return readers
+
+    def _plan_frees(self) -> None:
+        last_reader: dict[int, Node] = {}
+        for node in self.nodes:
+            for source in node.sources:
+                last_reader[source] = node
+        kept = set(self.outputs)
+        frees: dict[int, list[int]] = {}
+        for tensor, node in last_reader.items():
+            if tensor not in kept:
+                frees.setdefault(node.index, []).append(tensor)
+        for node in self.nodes:
+            node.frees = tuple(sorted(frees.get(node.index, ())))
+
+    # -- the walker -------------------------------------------------------
+    def walk(self, inputs: Sequence, apply: Callable[[Node, Any], Any],
+             observe: Callable[[Node, list], None] | None = None) -> list:
+        """Run ``apply(node, value)`` for every node in order; return the outputs.
+
+        ``value`` is the node's one input, or the list of its inputs for a
+        layer taking several. Each tensor is dropped after its last reader
+        has run. ``observe(node, tensors)``, if given, sees the list of
+        tensors held right after ``node`` ran, before any is freed (the
+        moment of the node's peak).
+        """
+        values = list(inputs) + [None] * len(self.nodes)
+        first = len(self.inputs)
+        for node in self.nodes:
+            sources = node.sources
+            if node.several_inputs:
+                argument = [values[source] for source in sources]
+            else:
+                argument = values[sources[0]]
+            values[first + node.index] = apply(node, argument)
+            if observe is not None:
+                observe(node, values)
+            for tensor in node.frees:
+                values[tensor] = None
+        return [values[tensor] for tensor in self.outputs]
+
+    def live_after(self, sizes: Sequence) -> list:
+        """The total of ``sizes`` held at each node's peak, by the walker's rule.
+
+        ``sizes`` gives one figure per tensor (model inputs, then nodes), or
+        None where unknown. While a node runs, its inputs and every tensor
+        still awaited by a later node are held, plus its own result.
+        """
+        totals = []
+        live = set(range(len(self.inputs)))
+        first = len(self.inputs)
+        for node in self.nodes:
+            live.add(first + node.index)
+            values = [sizes[tensor] for tensor in live]
+            totals.append(None if any(value is None for value in values) else sum(values))
+            live.difference_update(node.frees)
+        return totals
+
+
+def chain(layers: Sequence, input_name: str = "input") -> Graph:
+    """The graph of a sequential stack: each layer reads the one above."""
+    nodes = [Node(layer, (index,)) for index, layer in enumerate(layers)]
+    return Graph([GraphInput(input_name)], nodes, (len(nodes),) if nodes else (0,))
