@@ -1,14 +1,14 @@
 """layerspec: describe neural networks in YAML; summarise, check and run them.
 
 The public API: :class:`Layer` (subclass it for your own layers),
-:func:`register`, :class:`Sequential`, :func:`load` / :func:`loads` for
-specs, and the ``activations`` and ``initializers`` modules.
+:func:`register`, :class:`Sequential`, :class:`Model` and :func:`Input`
+(Keras's functional API), :func:`load` / :func:`loads` for specs, and the ``activations`` and ``initializers`` modules.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Sequential", "register", "load", "loads", "activations", "initializers", "layers",
-           "__version__"]
+__all__ = ["Layer", "Sequential", "Model", "Input", "register", "load", "loads", "activations", "initializers",
+           "layers", "__version__"]
 
 
 def __getattr__(name):
@@ -17,10 +17,14 @@ def __getattr__(name):
         from .layers import base
 
         return getattr(base, name)
-    if name == "Sequential":
-        from .model import Sequential
+    if name in ("Sequential", "Model"):
+        from . import model
 
-        return Sequential
+        return getattr(model, name)
+    if name == "Input":
+        from .functional import Input
+
+        return Input
     if name == "register":
         from .registry import register
 

@@ -1,0 +1,136 @@
+"""A model written back as a spec: ``model.to_yaml()``.
+
+The spec reads like a hand-written one: arguments left at their defaults
+are omitted, automatic names are left implicit (loading gives the same
+ones), ``inputs`` is written only where a layer does not read the layer
+above, and a plain stack stays a plain stack. Loading it gives the same
+model: the same layers, names and weight keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import yaml
+
+from .errors import LayerspecError
+
+
+def spec_document(model) -> dict:
+    """The spec of ``model`` as a plain dict (what :func:`to_yaml` writes)."""
+    document: dict[str, Any] = {"name": model.name}
+    _put_inputs(document, model)
+    if model.dtype != "float32":
+        document["dtype"] = model.dtype
+    document["layers"] = [_entry(model, node) for node in model.nodes]
+    last = model.graph.tensor_of(model.nodes[-1])
+    if model.is_graph and model.graph.outputs != (last,):
+        names = model.output_names
+        document["outputs"] = names[0] if len(names) == 1 else names
+    return document
+
+
+def to_yaml(model) -> str:
+    """``model`` as spec text: one layer per line, as people write specs."""
+    document = spec_document(model)
+    head = {key: value for key, value in document.items() if key not in ("layers", "outputs")}
+    lines = [_dump_block(head), "layers:"]
+    lines.extend(f"  - {_dump_flow(entry)}" for entry in document["layers"])
+    if "outputs" in document:
+        lines.append(_dump_block({"outputs": document["outputs"]}))
+    return "\n".join(lines) + "\n"
+
+
+def _put_inputs(document: dict, model) -> None:
+    inputs = model.graph.inputs
+    if not model.is_graph and inputs[0].name == "input" and inputs[0].dtype is None:
+        if inputs[0].shape is not None:
+            document["input"] = list(inputs[0].shape)
+        return
+    document["inputs"] = {item.name: (list(item.shape) if item.dtype is None
+                                      else {"shape": list(item.shape), "dtype": item.dtype})
+                          for item in inputs}
+
+
+def _entry(model, node) -> dict:
+    from .naming import reuse_names
+    from .registry import display_name
+
+    graph = model.graph
+    entry: dict[str, Any] = {}
+    if node.reuses is not None:
+        entry["reuse"] = node.reuses.name
+        automatic = reuse_names([(node.reuses.name, None)], set())[0]
+        if node.name != automatic:
+            entry["name"] = node.name
+    else:
+        layer = node.layer
+        entry["type"] = display_name(type(layer))
+        if layer.has_explicit_name:
+            entry["name"] = layer.name
+        entry.update(_changed_arguments(layer))
+    above = graph.tensor_of(node) - 1
+    if node.sources != (above,) or node.several_inputs:
+        names = [graph.tensor_name(source) for source in node.sources]
+        entry["inputs"] = names[0] if len(names) == 1 and not node.several_inputs else names
+    return entry
+
+
+def _changed_arguments(layer) -> dict:
+    """The layer's constructor arguments that differ from their defaults, as YAML data."""
+    from .layers.base import evaluated_signature, normalised_default
+
+    parameters = evaluated_signature(type(layer).__init__).parameters
+    changed = {}
+    for name, value in layer.get_config().items():
+        if name == "name":
+            continue
+        parameter = parameters.get(name)
+        if name == "trainable":
+            if value is not True:
+                changed[name] = value
+            continue
+        default = parameter.default if parameter is not None else inspect.Parameter.empty
+        if default is not inspect.Parameter.empty and value == normalised_default(parameter.annotation, name, default):
+            continue
+        changed[name] = _shortest(parameter, name, _yaml_value(layer, name, value))
+    return changed
+
+
+def _shortest(parameter, name: str, value):
+    """``[3, 3]`` as ``3`` where the argument reads the one number as the
+    same pair (``kernel_size: 3``), as people write it."""
+    if not isinstance(value, list) or not value or any(item != value[0] for item in value):
+        return value
+    kind = getattr(parameter, "annotation", None)
+    check = getattr(kind, "check", None)
+    if check is None or isinstance(value[0], (list, dict)):
+        return value
+    try:
+        expanded = check(value[0], name)
+    except LayerspecError:
+        return value
+    return value[0] if _yaml_value(None, name, expanded) == value else value
+
+
+def _yaml_value(layer, name: str, value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_yaml_value(layer, name, item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _yaml_value(layer, name, item) for key, item in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        return value.item()
+    raise LayerspecError(f"layer '{layer.name}': argument '{name}' holds {type(value).__name__} {value!r}, "
+                         "which a spec cannot express (give it by name)")
+
+
+def _dump_flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
+
+
+def _dump_block(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=None, sort_keys=False, width=10**6)
+    return text.rstrip("\n")
