@@ -122,6 +122,18 @@ def parse_shape(ctx, param, value):
     return tuple(sizes)
 
 
+def _parse_named_inputs(ctx, param, values) -> dict:
+    named = {}
+    for value in values:
+        name, equals, path = value.partition("=")
+        if not equals or not name or not path:
+            raise click.BadParameter(f"expected NAME=FILE.npy, got {value!r}")
+        if name in named:
+            raise click.BadParameter(f"input '{name}' is given twice")
+        named[name] = path
+    return named
+
+
 def _parse_columns(ctx, param, value):
     if value is None:
         return None
@@ -229,11 +241,15 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.argument("input_path", metavar="INPUT.npy", type=click.Path(dir_okay=True))
+@click.argument("input_paths", metavar="[INPUT.npy...]", nargs=-1, type=click.Path(dir_okay=True))
+@click.option("--input", "named_inputs", multiple=True, metavar="NAME=FILE.npy", callback=_parse_named_inputs,
+              help="The file of the model input NAME (repeatable); or give files in input order, or one .npz "
+                   "keyed by input name.")
 @click.option("--weights", type=click.Path(dir_okay=True), help="Weights .npz (from 'layerspec init' or Keras).")
 @seed_option
 @click.option("-o", "--output", type=click.Path(dir_okay=True),
-              help="Write the output to this .npy file ('-' for standard output).")
+              help="Write the output to this .npy file ('-' for standard output); a model with several "
+                   "outputs writes one .npz keyed by output name.")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Rows per forward step (default: as many as --max-memory allows).")
 @click.option("--max-memory", type=MemorySize(), metavar="SIZE",
@@ -244,24 +260,47 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
               help="Show a progress bar on stderr (default: on a terminal, for runs of several batches).")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN and infinite values in the input and weights.")
 @plugin_option
-def run(spec, input_path, weights, seed, output, batch_size, max_memory, dtype, progress, allow_nonfinite):
-    """Run a forward pass on INPUT.npy, streaming it in batches."""
+def run(spec, input_paths, named_inputs, weights, seed, output, batch_size, max_memory, dtype, progress,
+        allow_nonfinite):
+    """Run a forward pass on INPUT.npy, streaming it in batches.
+
+    A model with several inputs takes one file per input, in input order or
+    as --input NAME=FILE.npy, or one .npz keyed by input name.
+    """
     from .runner import run_model
 
+    inputs = _run_inputs(input_paths, named_inputs)
     if weights is None and _left_at_default("seed"):
         _note_when_running(f"note: no --weights given: using random weights (seed {seed})")
     with _OutputDestination(output, ".npy") as destination:
-        result = run_model(spec, input_path, weights=weights, seed=seed, output=destination,
+        result = run_model(spec, inputs, weights=weights, seed=seed, output=destination,
                            batch_size=batch_size, dtype=dtype, max_memory=max_memory,
                            progress=_progress_bar(progress), allow_nonfinite=allow_nonfinite)
     if output is None:
         import numpy as np
 
-        click.echo(f"# output shape {result.shape}, dtype {result.dtype}")
-        with np.printoptions(threshold=1000):
-            click.echo(str(result.output))
+        several = len(result.outputs) > 1
+        for name, array in result.outputs.items():
+            label = f"output '{name}'" if several else "output"
+            click.echo(f"# {label} shape {result.shapes[name]}, dtype {result.dtype}")
+            with np.printoptions(threshold=1000):
+                click.echo(str(array))
     else:
-        click.echo(f"wrote {_output_name(output)}: shape {result.shape}, dtype {result.dtype}", err=True)
+        shapes = ", ".join(f"{name} {shape}" for name, shape in result.shapes.items())
+        what = f"shape {result.shape}" if len(result.shapes) == 1 else f"outputs {shapes}"
+        click.echo(f"wrote {_output_name(output)}: {what}, dtype {result.dtype}", err=True)
+
+
+def _run_inputs(paths: tuple, named: dict):
+    """``run``'s inputs as ``run_model`` takes them: one path, a list, or a dict."""
+    if paths and named:
+        raise click.UsageError("give input files either in order or as --input NAME=FILE, not both")
+    if named:
+        return named
+    if not paths:
+        raise click.UsageError("missing input: give INPUT.npy (one per model input), --input NAME=FILE.npy, "
+                               "or one .npz keyed by input name")
+    return paths[0] if len(paths) == 1 else list(paths)
 
 
 #: Runs of fewer batches finish too soon for a progress bar to help.

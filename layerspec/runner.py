@@ -28,37 +28,63 @@ MAX_AUTO_BATCH = 4096
 
 @dataclass
 class RunResult:
-    """What a run produced: the output (in memory, or None if written) and its shape."""
+    """What a run produced.
 
-    output: np.ndarray | None
-    shape: tuple
+    ``outputs`` maps each output's name to its array (None once written to
+    a file) and ``shapes`` to its shape; ``output`` and ``shape`` are the
+    first output's, for one-output models.
+    """
+
+    outputs: dict[str, np.ndarray | None]
+    shapes: dict[str, tuple]
     dtype: np.dtype
     batch_size: int
     rows: int
 
+    @property
+    def output(self) -> np.ndarray | None:
+        return next(iter(self.outputs.values()))
 
-def working_bytes_per_sample(model, sample_shape: tuple) -> int:
-    """The largest memory one sample needs inside any layer.
+    @property
+    def shape(self) -> tuple:
+        return next(iter(self.shapes.values()))
 
-    A layer holds its input and output at once, plus its own workspace (a
-    convolution's window matrix, a recurrent layer's projected steps).
+
+def working_bytes_per_sample(model, sample_shapes) -> int:
+    """The largest memory one sample needs while any layer runs.
+
+    While a node runs, the walker holds its inputs, its result and every
+    result still awaited below (docs/design.md §8), plus the layer's own
+    workspace (a convolution's window matrix, a recurrent layer's projected
+    steps).
+
+    Args:
+        sample_shapes: per-sample shape of the one input, or a list with
+            one per input.
     """
     from .model import infer_output_shape
 
+    if sample_shapes and not isinstance(sample_shapes[0], (tuple, list)):
+        sample_shapes = [sample_shapes]
     itemsize = np.dtype(model.dtype).itemsize
-    shape, largest = (None,) + tuple(sample_shape), 0
-    for layer in model.layers:
-        output = infer_output_shape(layer, shape)
-        elements = math.prod(shape[1:]) + math.prod(output[1:]) + (layer.count_workspace(shape) or 0)
-        largest = max(largest, elements * itemsize)
-        shape = output
-    return max(largest, 1)
+    elements, workspace = [math.prod(shape) for shape in sample_shapes], []
+
+    def measure(node, shape):
+        output = infer_output_shape(node.layer, shape)
+        elements.append(math.prod(output[1:]))
+        workspace.append(node.layer.count_workspace(shape) or 0)
+        return output
+
+    model.graph.walk([(None,) + tuple(shape) for shape in sample_shapes], measure)
+    held = model.graph.live_after(elements)
+    largest = max((live + extra for live, extra in zip(held, workspace)), default=0)
+    return max(largest * itemsize, 1)
 
 
-def choose_batch_size(model, sample_shape: tuple, rows: int, max_memory: int | None = None) -> int:
+def choose_batch_size(model, sample_shapes, rows: int, max_memory: int | None = None) -> int:
     """Rows per batch so that one batch's working memory fits the budget."""
     budget = DEFAULT_MEMORY_BUDGET if max_memory is None else max_memory
-    per_sample = working_bytes_per_sample(model, sample_shape)
+    per_sample = working_bytes_per_sample(model, sample_shapes)
     return int(max(1, min(budget // per_sample, MAX_AUTO_BATCH, max(rows, 1))))
 
 
@@ -87,18 +113,23 @@ def physical_memory() -> int | None:
         return None
 
 
-def run_model(spec_path: str, input_path: str, weights: str | None = None, seed: int = 0,
+def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
               output: str | os.PathLike | BinaryIO | None = None, batch_size: int | None = None,
               dtype: str | None = None, max_memory: int | None = None, progress=None,
               allow_nonfinite: bool = False) -> RunResult:
-    """Run the model of ``spec_path`` on the ``.npy`` at ``input_path``.
+    """Run the model of ``spec_path`` on input files.
 
     Args:
+        inputs: the ``.npy`` file of a one-input model; for several inputs a
+            list of ``.npy`` files in input order, a dict of them by input
+            name, or one ``.npz`` keyed by input name.
         output: write the result there, batch by batch: a path (a regular
             file or a symbolic link's target is replaced atomically; an
             existing FIFO or device is written in place, in order) or a
             writable binary file such as ``sys.stdout.buffer`` (written in
-            order). Without it the result is returned in memory.
+            order). A model with several outputs writes one ``.npz`` keyed
+            by output name, once every batch is done. Without ``output`` the
+            result is returned in memory.
         batch_size: rows per batch; chosen from ``max_memory`` if not given.
         max_memory: the budget in bytes for one batch's activations.
         progress: called as ``progress(total_rows, batch_count)``; returns a
@@ -106,46 +137,129 @@ def run_model(spec_path: str, input_path: str, weights: str | None = None, seed:
             or None for no progress display.
         allow_nonfinite: accept NaN and infinities in the input and weights.
     """
-    from .arrays import npy_writer, read_npy, same_file
-
     spec = read_spec(spec_path)
     if dtype is not None:
         spec.dtype = dtype
-    data = read_npy(input_path, mmap=True)
-    if isinstance(output, (str, os.PathLike)) and same_file(output, input_path):
-        raise DataError(f"{output}: the output would overwrite the input file; choose another -o path")
     model = build_model(spec, require_input=False)
+    names = [decl.name for decl in spec.inputs]
+    sources, arrays = _read_inputs(inputs, names)
+    _refuse_overwriting_inputs(output, sources, model, spec)
     if not model.built:
-        if data.ndim < 1:
-            raise DataError(f"{input_path}: expected a batch of samples, got a 0-d array")
-        build_located(model, spec, tuple(data.shape[1:]))
+        for array, source in zip(arrays, sources):
+            if array.ndim < 1:
+                raise DataError(f"{source}: expected a batch of samples, got a 0-d array")
+        build_located(model, spec, [tuple(array.shape[1:]) for array in arrays])
     check_weights_fit(model)
     model.check_finite_inputs = not allow_nonfinite
-    if weights is not None:
-        model.load_weights(weights, allow_nonfinite=allow_nonfinite)
-    else:
-        try:
-            model.init(seed=seed)
-        except LayerspecError as error:
-            raise locate(error, spec) from None
+    _set_weights(model, spec, weights, seed, allow_nonfinite)
     try:
-        batched, single = model.as_batch(data)
+        batched, single = model.as_batches(arrays if len(arrays) > 1 else arrays[0], sources)
     except LayerspecError as error:
-        raise DataError(f"{input_path}: {error.message}") from None
-    rows = len(batched)
-    sample_shape = tuple(batched.shape[1:])
-    batch_size = batch_size or choose_batch_size(model, sample_shape, rows, max_memory)
-    out_shape = (rows,) + model.runtime_output_shape(batched.shape, input_path)
-    final_shape = out_shape[1:] if single else out_shape
+        raise _about_files(error, sources) from None
+    rows = len(batched[0])
+    batch_size = batch_size or choose_batch_size(model, [tuple(array.shape[1:]) for array in batched], rows,
+                                                 max_memory)
+    shapes = [(rows,) + shape for shape in model.runtime_output_shapes([array.shape for array in batched],
+                                                                       sources[0])]
+    final_shapes = dict(zip(model.output_names, [shape[1:] if single else shape for shape in shapes]))
     on_batch = progress(rows, math.ceil(rows / batch_size)) if progress and rows else None
+    feed = batched if len(batched) > 1 else batched[0]
     try:
-        if output is None:
-            result = model.predict(batched, batch_size=batch_size, on_batch=on_batch, source=input_path)
-            return RunResult(result[0] if single else result, final_shape, np.dtype(model.dtype), batch_size, rows)
-        with npy_writer(output, final_shape, model.dtype) as out:
-            model.predict(batched, batch_size=batch_size, out=out[np.newaxis] if single else out, on_batch=on_batch,
-                          source=input_path)
+        outputs = _predict_into(model, feed, output, final_shapes, single, batch_size, on_batch, sources)
     finally:
         if on_batch is not None:
             on_batch.close()
-    return RunResult(None, final_shape, np.dtype(model.dtype), batch_size, rows)
+    return RunResult(outputs, final_shapes, np.dtype(model.dtype), batch_size, rows)
+
+
+def _read_inputs(inputs, names: list[str]) -> tuple[list[str], list[np.ndarray]]:
+    """``(how messages name each input, its array)``, in the model's input order.
+
+    ``.npy`` files are memory-mapped, so a batch is read only when it runs;
+    the members of an ``.npz`` are read whole.
+    """
+    from .arrays import read_npy, read_npz
+
+    if isinstance(inputs, (str, os.PathLike)) and str(inputs).endswith(".npz"):
+        members = read_npz(inputs)
+        missing = [name for name in names if name not in members]
+        if missing:
+            raise DataError(f"{inputs}: no array for input '{missing[0]}' (the model's inputs: {', '.join(names)}; "
+                            f"the file has: {', '.join(members) or 'nothing'})")
+        extra = [key for key in members if key not in names]
+        if extra:
+            raise DataError(f"{inputs}: '{extra[0]}' is not an input of the model (inputs: {', '.join(names)})")
+        return [f"{inputs}[{name}]" for name in names], [members[name] for name in names]
+    if isinstance(inputs, dict):
+        unknown = [name for name in inputs if name not in names]
+        if unknown:
+            raise DataError(f"no model input named '{unknown[0]}' (inputs: {', '.join(names)})")
+        missing = [name for name in names if name not in inputs]
+        if missing:
+            raise DataError(f"no file given for input '{missing[0]}' (inputs: {', '.join(names)})")
+        paths = [inputs[name] for name in names]
+    else:
+        paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        if len(paths) != len(names):
+            raise DataError(f"the model has {len(names)} input{'s' if len(names) != 1 else ''} "
+                            f"({', '.join(names)}), got {len(paths)} file{'s' if len(paths) != 1 else ''}: give one "
+                            "per input in order, NAME=FILE.npy pairs, or one .npz keyed by input name")
+    sources = [str(path) if len(names) == 1 else f"{path} (input '{name}')" for path, name in zip(paths, names)]
+    return sources, [read_npy(path, mmap=True) for path in paths]
+
+
+def _refuse_overwriting_inputs(output, sources: list[str], model, spec) -> None:
+    from .arrays import same_file
+
+    if not isinstance(output, (str, os.PathLike)):
+        return
+    for source in sources:
+        path = source.split(" (input ")[0].split("[")[0]
+        if os.path.exists(path) and same_file(output, path):
+            raise DataError(f"{output}: the output would overwrite the input file; choose another -o path")
+
+
+def _set_weights(model, spec, weights, seed: int, allow_nonfinite: bool) -> None:
+    if weights is not None:
+        model.load_weights(weights, allow_nonfinite=allow_nonfinite)
+        return
+    try:
+        model.init(seed=seed)
+    except LayerspecError as error:
+        raise locate(error, spec) from None
+
+
+def _shown(output) -> str:
+    return str(output) if isinstance(output, (str, os.PathLike)) else "standard output"
+
+
+def _about_files(error: LayerspecError, sources: list[str]) -> DataError:
+    """An input-shape error, naming the file when there is one input."""
+    if len(sources) == 1 and not error.message.startswith(sources[0]):
+        return DataError(f"{sources[0]}: {error.message}")
+    return DataError(error.message)
+
+
+def _predict_into(model, feed, output, shapes: dict[str, tuple], single: bool, batch_size: int, on_batch,
+                  sources: list[str]) -> dict[str, np.ndarray | None]:
+    """Run the forward pass into memory or into ``output``."""
+    from .arrays import npy_writer, write_npz
+
+    names = list(shapes)
+    source = sources if len(sources) > 1 else sources[0]
+    to_npz = isinstance(output, (str, os.PathLike)) and str(output).endswith(".npz")
+    if len(names) > 1 and output is not None and not to_npz:
+        raise DataError(f"{_shown(output)}: the model has {len(names)} outputs ({', '.join(names)}); write them to "
+                        "one .npz keyed by output name (-o OUT.npz)")
+    if output is None or to_npz:
+        result = model.predict(feed, batch_size=batch_size, on_batch=on_batch, source=source)
+        results = result if isinstance(result, list) else [result]
+        outputs = dict(zip(names, results))
+        if output is None:
+            return outputs
+        write_npz(output, outputs)
+        return dict.fromkeys(names)
+    with npy_writer(output, shapes[names[0]], model.dtype) as out:
+        model.predict(feed, batch_size=batch_size, out=out[np.newaxis] if single else out, on_batch=on_batch,
+                      source=source)
+    return dict.fromkeys(names)

@@ -72,18 +72,18 @@ def test_progress_is_silent_without_a_terminal_unless_asked(cli, rows, tmp_path)
 
 
 def test_interrupted_run_leaves_no_file_and_exits_130(cli, rows, tmp_path, monkeypatch):
-    from layerspec.model import Sequential
+    from layerspec.model import Model
 
     calls = []
-    forward = Sequential.forward
+    forward = Model._walk_forward
 
-    def interrupted(self, batch):
-        calls.append(len(batch))
+    def interrupted(self, batches):
+        calls.append(len(batches[0]))
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return forward(self, batch)
+        return forward(self, batches)
 
-    monkeypatch.setattr(Sequential, "forward", interrupted)
+    monkeypatch.setattr(Model, "_walk_forward", interrupted)
     (tmp_path / "y.npy").write_bytes(b"keep me")
     result = cli("run", MLP, tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--batch-size", "100")
     assert result.exit_code == 130 and "interrupted" in result.stderr
