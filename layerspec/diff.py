@@ -68,7 +68,7 @@ import json
 import re
 
 from .layers.base import format_shape, snake_case
-from .summary import render_json, to_ascii
+from .summary import is_graph_summary, render_json, to_ascii
 
 STATUSES = ("added", "removed", "changed", "unchanged")
 COMPARED_FIELDS = ("name", "type", "output_shape", "params", "trainable_params", "non_trainable_params", "macs",
@@ -93,8 +93,10 @@ def diff_summaries(old: dict, new: dict) -> dict:
         The diff as plain data that ``json.dumps`` accepts.
     """
     old_rows, new_rows = list(old.get("layers", [])), list(new.get("layers", []))
-    entries = [_entry(None if i is None else old_rows[i], None if j is None else new_rows[j])
-               for i, j in align_layers(old_rows, new_rows)]
+    pairs = align_layers(old_rows, new_rows)
+    entries = [_entry(None if i is None else old_rows[i], None if j is None else new_rows[j]) for i, j in pairs]
+    if is_graph_summary(old) or is_graph_summary(new):
+        _compare_connections(entries, pairs, old_rows, new_rows, old, new)
     counts = {status: sum(entry["status"] == status for entry in entries) for status in STATUSES}
     return {
         "old": _model_info(old),
@@ -103,6 +105,25 @@ def diff_summaries(old: dict, new: dict) -> dict:
         "counts": counts,
         "totals": _totals(old, new),
     }
+
+
+def _compare_connections(entries: list[dict], pairs, old_rows, new_rows, old: dict, new: dict) -> None:
+    """Mark each aligned layer whose inputs changed: ``inputs`` in its
+    changes, old and new names in ``input_changes``. Old inputs are read
+    through the alignment (a renamed layer is the same input)."""
+    renamed = {name: name for name in old.get("inputs", {})}
+    for i, j in pairs:
+        if i is not None and j is not None:
+            renamed[old_rows[i]["name"]] = new_rows[j]["name"]
+    for entry, (i, j) in zip(entries, pairs):
+        if i is None or j is None:
+            continue
+        before = old_rows[i].get("inputs", [])
+        after = new_rows[j].get("inputs", [])
+        if [renamed.get(name) for name in before] != after:
+            entry["changes"].append("inputs")
+            entry["input_changes"] = {"old": list(before), "new": list(after)}
+            entry["status"] = "changed"
 
 
 def align_layers(old_rows: list[dict], new_rows: list[dict]) -> list[tuple[int | None, int | None]]:
@@ -368,6 +389,9 @@ def _note_cell(entry: dict) -> str:
         return ""
     notes = [f"{name}: {format_value(change['old'])}{ARROW}{format_value(change['new'])}"
              for name, change in entry.get("argument_changes", {}).items()]
+    if "input_changes" in entry:
+        inputs = entry["input_changes"]
+        notes.append(f"inputs: {', '.join(inputs['old']) or '-'}{ARROW}{', '.join(inputs['new']) or '-'}")
     changes = entry["changes"]
     hidden = [field for field in changes if field in _HIDDEN_CHANGES]
     if hidden and not {"output_shape", "params"} & set(changes):
