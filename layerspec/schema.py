@@ -35,6 +35,7 @@ from .arguments import ActivationName, InitializerName, Optional, any_case_patte
 from .catalog import _yaml_value, catalog
 from .layers.base import snake_case
 from .spec import DEFAULT_TYPE, DTYPES, EXPECT_KEYS
+from .spec_inputs import INPUT_DTYPES, INPUT_TYPES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:layerspec:spec"
@@ -91,6 +92,10 @@ def spec_schema() -> dict:
         "layer": _layer_schema(layer_types),
         "layerType": _type_name_schema(layer_types),
         "layerName": _layer_name_schema(),
+        "reference": _reference_schema(),
+        "references": {"anyOf": [{"$ref": "#/$defs/reference"},
+                                 {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/reference"}}]},
+        "shape": {"type": "array", "items": {"$ref": "#/$defs/size"}, "minItems": 1},
         "size": {"type": ["integer", "null"], "minimum": 1,
                  "description": "A positive size, or null for one not known in advance."},
         "activation": _activation_schema(),
@@ -156,6 +161,17 @@ def _top_level_properties() -> dict:
         "input": {"type": ["array", "null"], "items": {"$ref": "#/$defs/size"}, "minItems": 1,
                   "description": "The per-sample input shape, batch axis left out, e.g. [28, 28, 1]; null "
                                  "for an unknown size. Left out: taken from --input-shape or the data."},
+        "inputs": {"type": "object", "minProperties": 1,
+                   "additionalProperties": {"anyOf": [
+                       {"$ref": "#/$defs/shape"},
+                       {"type": "object", "required": ["shape"], "additionalProperties": False,
+                        "properties": {"shape": {"$ref": "#/$defs/shape"},
+                                       "dtype": {"type": "string", "enum": list(INPUT_DTYPES)}}}]},
+                   "description": "Named model inputs in order, each its per-sample shape, or {shape, dtype} "
+                                  "(int32 token ids beside float images). Instead of `input`."},
+        "outputs": {"$ref": "#/$defs/references",
+                    "description": "The layer (or list of layers) whose results the model returns; "
+                                   "default: the last layer."},
         "dtype": {"type": "string", "enum": list(DTYPES), "default": DTYPES[0],
                   "description": "The model's floating-point type."},
         "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"},
@@ -181,9 +197,12 @@ def _expect_schema() -> dict:
 def _layer_schema(layer_types: list[LayerType]) -> dict:
     """A layer: its ``type`` picks the definition its arguments are checked by."""
     default = registry.lookup(DEFAULT_TYPE)
-    untyped = {"if": {"type": "object", "not": {"required": ["type"]}},
+    untyped = {"if": {"type": "object", "not": {"anyOf": [{"required": ["type"]}, {"required": ["reuse"]}]}},
                "then": {"$ref": next(t.ref for t in layer_types if t.layer_class is default)}}
-    branches = [untyped] + [{"if": _type_matches(t.keys), "then": {"$ref": t.ref}} for t in layer_types]
+    reuse = {"if": {"type": "object", "required": ["reuse"]}, "then": _reuse_schema()}
+    model_input = {"if": _type_matches(INPUT_TYPES), "then": _input_entry_schema()}
+    branches = [untyped, reuse, model_input] + [{"if": _type_matches(t.keys), "then": {"$ref": t.ref}}
+                                                for t in layer_types]
     return {
         "type": "object",
         "description": f"A layer: its `type` (default {DEFAULT_TYPE}), an optional unique `name`, "
@@ -191,6 +210,28 @@ def _layer_schema(layer_types: list[LayerType]) -> dict:
         "properties": {"type": {"$ref": "#/$defs/layerType"}},  # `name` is in each type's definition
         "allOf": branches,
     }
+
+
+def _reference_schema() -> dict:
+    return {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "maximum": -1}],
+            "description": "A layer's or a model input's name, or a negative offset (-1: the layer above)."}
+
+
+def _reuse_schema() -> dict:
+    return {"type": "object", "required": ["reuse"], "additionalProperties": False,
+            "properties": {"reuse": {"type": "string", "minLength": 1,
+                                     "description": "A layer above to apply again, sharing its weights."},
+                           "inputs": {"$ref": "#/$defs/references"},
+                           "name": {"$ref": "#/$defs/layerName"}}}
+
+
+def _input_entry_schema() -> dict:
+    return {"type": "object", "additionalProperties": False,
+            "properties": {"type": {"type": "string"}, "shape": {"$ref": "#/$defs/shape"},
+                           "batch_shape": {"type": "array", "items": {"$ref": "#/$defs/size"}},
+                           "dtype": {"type": "string", "enum": list(INPUT_DTYPES)},
+                           "name": {"$ref": "#/$defs/layerName"}},
+            "description": "A model input, as Keras's Input: its per-sample shape, dtype and name."}
 
 
 def _type_matches(keys) -> dict:
@@ -202,8 +243,9 @@ def _type_matches(keys) -> dict:
 
 
 def _type_name_schema(layer_types: list[LayerType]) -> dict:
-    spellings = sorted({s for t in layer_types for s in t.spellings}, key=lambda s: (s.lower(), s))
-    keys = [key for t in layer_types for key in t.keys]
+    spellings = sorted({s for t in layer_types for s in t.spellings} | {"Input", "InputLayer"},
+                       key=lambda s: (s.lower(), s))
+    keys = [key for t in layer_types for key in t.keys] + list(INPUT_TYPES)
     return {
         "type": "string",
         "description": "The layer's Keras class name (Dense, Conv2D, MaxPooling2D, LSTM, ...), "
@@ -230,8 +272,11 @@ def _layer_type_schema(layer_type: LayerType) -> dict:
     }}
     for info in arguments.values():
         properties[info.name] = _argument_schema(info, docs.get(info.name, ""))
-    # The spec reader takes `type` and `name` itself, whatever the signature.
+    # The spec reader takes `type`, `name` and `inputs` itself, whatever the signature.
     properties["name"] = {"$ref": "#/$defs/layerName"}
+    properties["inputs"] = {"$ref": "#/$defs/references",
+                            "description": "What the layer reads: layer or input names, or negative offsets "
+                                           "(default: the layer above)."}
     schema = {
         "title": layer_type.name,
         "description": layer_type.summary or layer_type.name,

@@ -49,7 +49,7 @@ def test_schema_is_valid_draft_2020_12(schema):
     assert schema["title"] == "layerspec spec"
     assert schema["required"] == ["layers"]
     assert schema["additionalProperties"] is False
-    assert list(schema["properties"]) == ["name", "input", "dtype", "layers", "expect"]
+    assert list(schema["properties"]) == ["name", "input", "inputs", "outputs", "dtype", "layers", "expect"]
     assert all(prop["description"] for prop in schema["properties"].values())
     assert json.loads(json.dumps(schema)) == schema  # plain JSON: no tuples, no objects
 
@@ -187,7 +187,7 @@ def test_every_layer_class_has_a_definition(schema):
     for layer_class in set(registry.classes().values()):
         definition = definitions[f"layer.{layer_class.__name__}"]
         assert definition["additionalProperties"] is False
-        assert set(registry.arguments_of(layer_class)) | {"type", "name"} == set(definition["properties"])
+        assert set(registry.arguments_of(layer_class)) | {"type", "name", "inputs"} == set(definition["properties"])
     assert "layer.MaxPool2D" not in definitions  # aliases share their class's definition
 
 
