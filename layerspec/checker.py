@@ -123,11 +123,23 @@ def check_expectations(spec, summary: dict) -> list[Problem]:
         problems.append(Problem(position.path, position.line, position.col, "error", code, message))
 
     expect = spec.expect
+    outputs = summary["outputs"]
     if "output_shape" in expect:
-        actual = list(summary["output_shape"][1:])
-        if actual != list(expect["output_shape"]):
-            fail("output_shape", "expect-mismatch",
-                 f"expected output_shape {_shape(expect['output_shape'])}, got {_shape(actual)}")
+        if len(outputs) != 1:
+            fail("output_shape", "expect-mismatch", f"the model has {len(outputs)} outputs "
+                 f"({', '.join(outputs)}); give their shapes as output_shapes: {{NAME: [...]}}")
+        else:
+            actual = list(summary["output_shape"][1:])
+            if actual != list(expect["output_shape"]):
+                fail("output_shape", "expect-mismatch",
+                     f"expected output_shape {_shape(expect['output_shape'])}, got {_shape(actual)}")
+    for name, shape in expect.get("output_shapes", {}).items():
+        if name not in outputs:
+            fail("output_shapes", "expect-mismatch", f"output_shapes names '{name}', which is not an output "
+                 f"of the model (outputs: {', '.join(outputs)})")
+        elif list(outputs[name][1:]) != list(shape):
+            fail("output_shapes", "expect-mismatch",
+                 f"expected output '{name}' of shape {_shape(shape)}, got {_shape(outputs[name][1:])}")
     for key, actual_key in (("params", "total_params"), ("trainable_params", "trainable_params"),
                             ("macs", "total_macs")):
         if key not in expect:

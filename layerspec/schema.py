@@ -45,6 +45,7 @@ LAYER_DEF_PREFIX = "layer."
 
 _EXPECT_DESCRIPTIONS = {
     "output_shape": "The model's per-sample output shape (batch axis left out), e.g. [10].",
+    "output_shapes": "Each output's per-sample shape by output name, for models with several outputs.",
     "params": "The total number of parameters.",
     "trainable_params": "The number of trainable parameters.",
     "macs": "The multiply-accumulates per sample.",
@@ -186,6 +187,9 @@ def _expect_schema() -> dict:
     for key in EXPECT_KEYS:
         if key == "output_shape":
             schema = {"type": "array", "items": {"$ref": "#/$defs/size"}}
+        elif key == "output_shapes":
+            schema = {"type": "object", "minProperties": 1,
+                      "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/size"}}}
         else:
             schema = {"type": "integer", "minimum": 0}
         properties[key] = {**schema, "description": _EXPECT_DESCRIPTIONS.get(key, "A non-negative integer.")}

@@ -20,7 +20,7 @@ from .wiring import Entry, Wiring, wire
 from .yamlread import YamlList, YamlMap, key_position, load, position_of, read_text
 
 TOP_LEVEL_KEYS = ("name", "input", "inputs", "outputs", "dtype", "layers", "expect")
-EXPECT_KEYS = ("output_shape", "params", "trainable_params", "macs", "max_params")
+EXPECT_KEYS = ("output_shape", "output_shapes", "params", "trainable_params", "macs", "max_params")
 DTYPES = ("float32", "float64")
 DEFAULT_TYPE = "Dense"
 
@@ -510,6 +510,15 @@ def _expectation_problem(key: str, value: Any) -> tuple[str, str] | None:
     if key == "output_shape":
         message = read_shape_list(value, allow_empty=True)
         return (f"'expect.output_shape' {message}", "invalid-value") if message else None
+    if key == "output_shapes":
+        if not isinstance(value, dict) or not value:
+            return (f"'expect.output_shapes' must map output names to shapes, got {describe_value(value)}",
+                    "invalid-value")
+        for name, shape in value.items():
+            message = read_shape_list(shape, allow_empty=True)
+            if message:
+                return f"'expect.output_shapes.{name}' {message}", "invalid-value"
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return f"'expect.{key}' must be a non-negative integer, got {describe_value(value)}", "invalid-value"
     return None
