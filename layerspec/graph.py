@@ -126,9 +126,12 @@ class Graph:
             node.frees = tuple(sorted(frees.get(node.index, ())))
 
     # -- the walker -------------------------------------------------------
-    def walk(self, inputs: Sequence, apply: Callable[[Node, Any], Any],
+    def walk(self, inputs: Sequence, apply: Callable[[Node, Any], Any] | None,
              observe: Callable[[Node, list], None] | None = None) -> list:
         """Run ``apply(node, value)`` for every node in order; return the outputs.
+
+        With ``apply`` None each node runs its layer's ``call(value)``: the
+        forward pass.
 
         ``value`` is the node's one input, or the list of its inputs for a
         layer taking several. Each tensor is dropped after its last reader
@@ -137,19 +140,26 @@ class Graph:
         moment of the node's peak).
         """
         values = list(inputs) + [None] * len(self.nodes)
-        first = len(self.inputs)
-        for node in self.nodes:
-            sources = node.sources
-            if node.several_inputs:
-                argument = [values[source] for source in sources]
-            else:
-                argument = values[sources[0]]
-            values[first + node.index] = apply(node, argument)
+        for node, sources, several, slot, frees in self._plan():
+            argument = [values[source] for source in sources] if several else values[sources[0]]
+            # ``apply`` None: the forward pass, the layer's own call (one
+            # Python call less per node, which a batch-1 pass notices).
+            values[slot] = node.layer.call(argument) if apply is None else apply(node, argument)
             if observe is not None:
                 observe(node, values)
-            for tensor in node.frees:
+            for tensor in frees:
                 values[tensor] = None
         return [values[tensor] for tensor in self.outputs]
+
+    def _plan(self) -> list[tuple]:
+        """Per node, what the walker reads, made once: a batch-1 forward pass
+        is short enough for attribute look-ups per node to show."""
+        plan = self.__dict__.get("_walk_plan")
+        if plan is None:
+            first = len(self.inputs)
+            plan = [(node, node.sources, node.several_inputs, first + node.index, node.frees) for node in self.nodes]
+            self._walk_plan = plan
+        return plan
 
     def live_after(self, sizes: Sequence) -> list:
         """The total of ``sizes`` held at each node's peak, by the walker's rule.

@@ -29,10 +29,6 @@ def weight_key(layer: Layer, weight) -> str:
     return f"{layer.name}/{weight.name}"
 
 
-def _call_node(node: Node, value):
-    return node.layer.call(value)
-
-
 class Model:
     """A graph of layers between inputs and outputs, as Keras's functional ``Model``.
 
@@ -410,7 +406,7 @@ class Model:
             The output batch, or a list of them for several outputs.
         """
         graph = self.graph
-        outputs = graph.walk([inputs] if len(graph.inputs) == 1 else inputs, _call_node)
+        outputs = graph.walk([inputs] if len(graph.inputs) == 1 else inputs, None)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def predict(self, inputs, batch_size: int | None = None, out=None, on_batch=None, source="input"):
@@ -534,7 +530,7 @@ class Model:
         return results
 
     def _walk_forward(self, batches: list) -> list:
-        return self.graph.walk(batches, _call_node)
+        return self.graph.walk(batches, None)
 
     def as_batches(self, inputs, sources: list[str] | None = None) -> tuple[list[np.ndarray], bool]:
         """``(one batch per input, whether a single sample was given)``.
