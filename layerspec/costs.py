@@ -49,9 +49,6 @@ def as_per_step(value) -> PerStep:
     return value if isinstance(value, PerStep) else PerStep(Fraction(0), Fraction(value))
 
 
-Cost = "int | PerStep | None"
-
-
 @dataclass
 class LayerCost:
     """One layer's costs per sample."""

@@ -26,7 +26,7 @@ def costs(yaml_text: str):
     ("input: [128, 3]\nlayers:\n  - {type: Conv1D, filters: 16, kernel_size: 3, padding: causal, dilation_rate: 2}\n",
      [(128 * 16 * 3 * 3, 2 * 128 * 16 * 3 * 3 + 128 * 16)]),
     # Pooling: one operation per window cell; averaging divides once per output.
-    ("input: [28, 28, 6]\nlayers:\n  - {type: AveragePooling2D}\n", [(14 * 14 * 6 * 4, 14 * 14 * 6 * 5)]),
+    ("input: [28, 28, 6]\nlayers:\n  - {type: AveragePooling2D, pool_size: 2}\n", [(14 * 14 * 6 * 4, 14 * 14 * 6 * 5)]),
     ("input: [128, 16]\nlayers:\n  - {type: MaxPooling1D}\n", [(64 * 16 * 2, 64 * 16 * 2)]),
     ("input: [64, 16]\nlayers:\n  - {type: GlobalAveragePooling1D}\n", [(64 * 16, 64 * 16 + 16)]),
     ("input: [5, 5, 16]\nlayers:\n  - {type: GlobalMaxPooling2D}\n", [(400, 400)]),
