@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import zlib
 from typing import Iterable
 
@@ -20,7 +21,11 @@ def auto_names(layers: Iterable[tuple[type, str | None]]) -> list[str]:
     """Keras-style names, counted per model: ``dense``, ``dense_1``, ...
 
     ``layers`` gives each layer's class and its explicit name (or None).
-    Explicit names are kept; automatic ones skip names already taken.
+    Explicit names are kept; each type's unnamed layers are numbered in
+    order, as Keras numbers them. An explicit name that is one of those
+    numbers makes the model invalid (see :func:`name_clashes`: Keras refuses
+    it); here the automatic name then moves on to the next free number, so
+    that messages about such a model still tell its layers apart.
     """
     layers = list(layers)
     taken = {name for _, name in layers if name}
@@ -42,9 +47,46 @@ def auto_names(layers: Iterable[tuple[type, str | None]]) -> list[str]:
     return names
 
 
+def name_clashes(layers: Iterable[tuple[type, str | None]]) -> list[tuple[int, int]]:
+    """Where an explicit name is the automatic name Keras gives another layer.
+
+    Keras numbers each type's unnamed layers without regard to the names
+    given to others, so ``[Dense(), Dense(name="dense")]`` holds two layers
+    called ``dense``, and Keras refuses the model ("should have unique
+    names"). ``layers`` is as for :func:`auto_names`.
+
+    Returns:
+        ``(explicit index, automatic index)`` pairs, by explicit index.
+    """
+    layers = list(layers)
+    explicit_index: dict[str, int] = {}
+    for index, (_, explicit) in enumerate(layers):
+        if explicit:
+            explicit_index.setdefault(explicit, index)
+    counters: dict[str, int] = {}
+    clashes = []
+    for index, (layer_class, explicit) in enumerate(layers):
+        if explicit:
+            continue
+        base = snake_case(layer_class.__name__)
+        count = counters.get(base, 0)
+        counters[base] = count + 1
+        name = base if count == 0 else f"{base}_{count}"
+        if name in explicit_index:
+            clashes.append((explicit_index[name], index))
+    return sorted(clashes)
+
+
 def weight_key(layer: Layer, weight) -> str:
-    """A weight's key in weights files (DESIGN §4): ``LAYER/WEIGHT``."""
+    """A weight's key in weights files (docs/design.md §4): ``LAYER/WEIGHT``."""
     return f"{layer.name}/{weight.name}"
+
+
+def automatic_name_holder(index: int, layer_class: type) -> str:
+    """``layer 1 (Dense) has it as its automatic name``: the other side of a name clash."""
+    from .registry import display_name
+
+    return f"layer {index + 1} ({display_name(layer_class)}) has it as its automatic name"
 
 
 def layer_label(index: int, layer: Layer) -> str:
@@ -90,7 +132,11 @@ class Sequential:
     def add(self, layer: Layer) -> None:
         """Append a layer, giving it a numbered name if it has none."""
         self._append(layer)
-        self._name_layers()
+        try:
+            self._name_layers()
+        except LayerspecError:
+            self.layers.pop()  # a refused layer is not left in the model
+            raise
 
     def _append(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
@@ -100,7 +146,13 @@ class Sequential:
         self.layers.append(layer)
 
     def _name_layers(self) -> None:
-        names = auto_names((type(layer), layer._name if layer.has_explicit_name else None) for layer in self.layers)
+        given = [(type(layer), layer._name if layer.has_explicit_name else None) for layer in self.layers]
+        for explicit, automatic in name_clashes(given):
+            layer = self.layers[explicit]
+            raise LayerspecError(f"{layer_label(explicit, layer)}: duplicate layer name '{layer.name}' "
+                                 f"({automatic_name_holder(automatic, type(self.layers[automatic]))})",
+                                 argument="name", layer_index=explicit, code="duplicate-name")
+        names = auto_names(given)
         seen = set()
         for index, (layer, name) in enumerate(zip(self.layers, names)):
             if name in seen:
@@ -251,7 +303,7 @@ class Sequential:
             weight.assign(converted[key])
 
     def load_weights(self, path: str, allow_nonfinite: bool = False) -> None:
-        """Load a weights ``.npz`` (DESIGN §4) written by ``init`` or Keras."""
+        """Load a weights ``.npz`` (docs/design.md §4) written by ``init`` or Keras."""
         from .arrays import read_npz
 
         self.set_weights(read_npz(path), source=str(path), allow_nonfinite=allow_nonfinite)
@@ -311,9 +363,10 @@ class Sequential:
         rows = inputs.shape[0]
         step = max(batch_size or rows, 1)
         output_shape = self.runtime_output_shape(inputs.shape, source)
+        prepare = self._batch_preparation(inputs, source)
         if out is None and 0 < rows <= step:
             # One batch: its result is the output, with no copy into a buffer.
-            out = self._forward_rows(inputs, 0, source)
+            out = self._forward_rows(inputs, 0, source, prepare)
             if on_batch is not None:
                 on_batch(rows)
             return out[0] if single else out
@@ -321,7 +374,7 @@ class Sequential:
             out = np.empty((rows,) + output_shape, dtype=self.dtype)
         for start in range(0, rows, step):
             stop = min(start + step, rows)
-            out[start:stop] = self._forward_rows(inputs[start:stop], start, source)
+            out[start:stop] = self._forward_rows(inputs[start:stop], start, source, prepare)
             if on_batch is not None:
                 on_batch(stop - start)
         return out[0] if single else out
@@ -342,11 +395,11 @@ class Sequential:
         except Exception as error:
             raise _failed_forward_pass(source, batch, error) from error
 
-    def _forward_rows(self, rows: np.ndarray, offset: int, source: str) -> np.ndarray:
+    def _forward_rows(self, rows: np.ndarray, offset: int, source: str, prepare) -> np.ndarray:
+        """One batch (``rows`` from row ``offset`` of the input): prepared by
+        ``prepare`` (see :meth:`_batch_preparation`), then the forward pass."""
         try:
-            batch = self._convert_batch(rows, source)
-            if self.check_finite_inputs and batch.dtype.kind == "f":
-                _check_finite_batch(batch, source)
+            batch = rows if prepare is None else prepare(rows)
             # Overflow to inf (or NaN flowing through, when allowed) is the
             # result, as in Keras; NumPy's warnings about it are noise.
             return quietly(self.forward, batch)
@@ -394,14 +447,43 @@ class Sequential:
                             .replace(", )", ")"))
         return inputs, False
 
-    def _convert_batch(self, batch: np.ndarray, source: str) -> np.ndarray:
-        convert_floats, convert_integers = _converters()
-        if self.layers[0].input_kind == "int":
-            return convert_integers(batch, source)
-        dtype = np.dtype(self.dtype)  # comparing with the name would parse it on every batch
-        if batch.dtype == dtype and batch.flags.c_contiguous:
+    def _batch_preparation(self, inputs: np.ndarray, source: str):
+        """What each batch of ``inputs`` needs before the layers, decided once
+        per call: ``prepare(rows) -> batch`` (conversion to what the first
+        layer takes, then the NaN check if asked for), or None for nothing.
+
+        An input dtype the model cannot take at all (complex, strings) is
+        refused here, before the first batch, even when there are no rows;
+        values (an integer too large to be exact, NaN) can only be checked
+        batch by batch, as each batch is converted.
+        """
+        integer_ids = self.layers[0].input_kind == "int"
+        check_finite = self.check_finite_inputs and not integer_ids  # converted ids cannot be NaN
+        convert = self._batch_converter(inputs, integer_ids)
+        if convert is not None:
+            convert(inputs[:0], source)  # the dtype's own checks, on no values
+        elif not check_finite:
+            return None
+
+        def prepare(rows: np.ndarray) -> np.ndarray:
+            batch = rows if convert is None else convert(rows, source)
+            if check_finite:
+                _check_finite_batch(batch, source)
             return batch
-        return convert_floats(batch, dtype, source)
+
+        return prepare
+
+    def _batch_converter(self, inputs: np.ndarray, integer_ids: bool):
+        """``convert(rows, source)`` for batches of ``inputs``, or None when
+        every batch already is what the first layer takes (the right dtype,
+        C-ordered: then so is every run of its rows)."""
+        convert_floats, convert_integers = _converters()
+        target = np.dtype(np.int64 if integer_ids else self.dtype)
+        if inputs.dtype == target and inputs.flags.c_contiguous:
+            return None
+        if integer_ids:
+            return convert_integers
+        return lambda rows, source: convert_floats(rows, target, source)
 
     def concrete_output_shape(self, input_shape: tuple) -> tuple:
         """Per-sample output shape for a concrete batch shape.
@@ -422,11 +504,41 @@ class Sequential:
         return tuple(shape[1:])
 
     # -- reporting --------------------------------------------------------
-    def summary(self):
-        """The summary as data (same as the JSON summary); prints as a table."""
+    def summary(self, print_fn=None):
+        """Show the summary table, as Keras does, and return the summary as data.
+
+        ``model.summary()`` on a line of its own prints the table, as in
+        Keras. Where the result is used instead — printed, assigned, indexed
+        (``model.summary()["total_params"]``) — nothing is printed here, so
+        ``print(model.summary())`` shows the table once. In a REPL or a
+        notebook the returned object displays as the table.
+
+        Args:
+            print_fn: Keras's argument: print the table with this function
+                (``logger.info``, say), whether or not the result is used.
+        Returns:
+            A :class:`~layerspec.summary.Summary`: a dict with the JSON
+            summary's fields, whose ``str()`` is the table.
+        """
         from .summary import summarize
 
-        return summarize(self)
+        data = summarize(self)
+        if print_fn is not None:
+            print_fn(str(data))
+        elif _result_discarded(sys._getframe(1)):
+            print(data)
+        return data
+
+
+def _result_discarded(frame) -> bool:
+    """Whether the call ``frame`` is making is an expression statement whose
+    value is thrown away (the next instruction pops it): ``model.summary()``
+    alone on a line of a script, where Keras's summary prints."""
+    import dis
+
+    following = next((instruction for instruction in dis.get_instructions(frame.f_code)
+                      if instruction.offset > frame.f_lasti), None)
+    return following is not None and following.opname == "POP_TOP"
 
 
 @functools.lru_cache(maxsize=None)
