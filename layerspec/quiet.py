@@ -1,15 +1,20 @@
 """Running NumPy code with its floating-point warnings off, cheaply.
 
 A forward pass lets overflow become infinity and NaN flow through, as
-Keras does; NumPy's RuntimeWarnings about them are noise. ``np.errstate``
-silences them, but entering it costs several microseconds when the CPU
-caches are cold, as they are after a matrix product has streamed a few
-megabytes of weights: about 5 % of a batch-1 MLP's time (8-9 us of
-~170 us, measured). On NumPy 2 the error state is a context variable, so
-setting that variable to the value ``np.errstate(all="ignore")`` itself
-produces (captured once, below) does the same work for a fraction of the
-cost; only NumPy's buffer size, which a caller may have changed, is its
-default inside. Other NumPy versions take ``np.errstate``.
+Keras does; NumPy's RuntimeWarnings about them are noise, so ``predict``
+runs each forward pass inside ``np.errstate(all="ignore")``.
+
+How, matters at batch 1, where a pass takes ~200 us and every Python step
+after matrix products that have flushed the caches costs several times its
+micro-benchmark time. ``with np.errstate(...)`` builds an object and runs
+its ``__init__``, ``__enter__`` and ``__exit__`` every time; one instance
+cannot be reused (NumPy 2 refuses to enter it twice). Used as a decorator,
+``np.errstate`` wraps the function once and each call only sets and resets
+the error state (thread-safe, nestable): about half the ``with`` form's
+cost, 1.7-3.9 us against 3.5-6.5 us right after a batch-1 MLP pass
+(``benchmarks/quiet_overhead.py`` measures both). Setting NumPy's private
+error-state context variable directly was cheaper still (0.2-1.1 us) but
+could break with any NumPy release.
 """
 
 from __future__ import annotations
@@ -21,33 +26,9 @@ import numpy as np
 T = TypeVar("T")
 
 
-def _ignore_all_state():
-    """``(context variable, its value inside errstate(all="ignore"))``, or None."""
-    try:
-        from numpy._core._ufunc_config import _extobj_contextvar as variable
-    except ImportError:  # NumPy 1.x keeps the state elsewhere
-        return None
-    with np.errstate(all="ignore"):
-        return variable, variable.get()
-
-
-_STATE = _ignore_all_state()
-
-
-def _quietly_by_errstate(function: Callable[..., T], argument) -> T:
-    with np.errstate(all="ignore"):
-        return function(argument)
-
-
-def _quietly_by_variable(function: Callable[..., T], argument) -> T:
-    variable, ignore_all = _STATE
-    token = variable.set(ignore_all)
-    try:
-        return function(argument)
-    finally:
-        variable.reset(token)
-
-
-#: ``quietly(function, argument)``: ``function(argument)`` with NumPy's
-#: floating-point warnings off, as inside ``np.errstate(all="ignore")``.
-quietly = _quietly_by_errstate if _STATE is None else _quietly_by_variable
+@np.errstate(all="ignore")
+def quietly(function: Callable[..., T], argument) -> T:
+    """``function(argument)`` with NumPy's floating-point warnings off,
+    as inside ``np.errstate(all="ignore")``; the caller's state is
+    restored afterwards, also when ``function`` raises."""
+    return function(argument)

@@ -135,7 +135,7 @@ def decode(data: bytes, path: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line, col = _line_col(data[: error.start].decode("utf-8", "replace"), error.start)
+        line, col = _line_col(data[: error.start].decode("utf-8", "replace"))
         raise YamlError(f"invalid UTF-8 byte 0x{data[error.start]:02x}", Position(path, line, col),
                         code="encoding") from None
     if text.startswith("\ufeff"):
@@ -143,7 +143,8 @@ def decode(data: bytes, path: str) -> str:
     return text
 
 
-def _line_col(prefix: str, _offset: int) -> tuple[int, int]:
+def _line_col(prefix: str) -> tuple[int, int]:
+    """Line and column (from 1) just after ``prefix``."""
     line = prefix.count("\n") + 1
     col = len(prefix) - (prefix.rfind("\n") + 1) + 1
     return line, col
@@ -153,7 +154,7 @@ def load(text: str, path: str) -> Any:
     """Parse one YAML document from ``text`` into YamlMap/YamlList/scalars."""
     nul = text.find("\x00")
     if nul >= 0:
-        raise YamlError("NUL byte in spec", Position(path, *_line_col(text[:nul], nul)), code="encoding")
+        raise YamlError("NUL byte in spec", Position(path, *_line_col(text[:nul])), code="encoding")
     try:
         return _Builder(path).build(yaml.parse(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
@@ -178,13 +179,14 @@ def _syntax_error(error: yaml.MarkedYAMLError, path: str) -> YamlError:
 def _reader_error(error: yaml.YAMLError, text: str, path: str) -> YamlError:
     offset = getattr(error, "position", None)
     if isinstance(offset, int) and 0 <= offset <= len(text):
-        position = Position(path, *_line_col(text[:offset], offset))
+        position = Position(path, *_line_col(text[:offset]))
     else:
         position = Position(path)
     character = getattr(error, "character", None)
-    if isinstance(character, str):
-        return YamlError(f"invalid YAML: unacceptable character U+{ord(character):04X}", position, code="encoding")
-    return YamlError(f"invalid YAML: {error}", position)
+    if isinstance(character, int):  # PyYAML gives the code point of a character it refuses in text
+        return YamlError(f"invalid YAML: unacceptable character U+{character:04X}", position, code="encoding")
+    # PyYAML's own text ends in a second line naming "<unicode string>": keep the first.
+    return YamlError(f"invalid YAML: {str(error).splitlines()[0]}", position)
 
 
 class _Builder:
@@ -192,7 +194,7 @@ class _Builder:
 
     def __init__(self, path: str):
         self.path = path
-        self.stack: list[list] = []  # [container, pending_key, pending_key_position]
+        self.stack: list[list] = []  # [container, pending key or _NO_KEY]
         self.root: Any = None
         self.documents = 0
 
@@ -218,7 +220,7 @@ class _Builder:
         elif isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             self.check_node_event(event)
             if isinstance(event, yaml.ScalarEvent):
-                self.add(self.scalar(event), self.position(event), is_scalar_key=True)
+                self.add(self.scalar(event), self.position(event))
             else:
                 self.open(event)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -243,9 +245,9 @@ class _Builder:
         if self.stack and isinstance(self.stack[-1][0], YamlMap) and self.stack[-1][1] is _NO_KEY:
             raise YamlError("mapping keys must be plain strings, not collections", self.position(event))
         container = (YamlMap if is_mapping else YamlList)(self.position(event))
-        self.stack.append([container, _NO_KEY, None])
+        self.stack.append([container, _NO_KEY])
 
-    def add(self, value: Any, position: Position, is_scalar_key: bool = False) -> None:
+    def add(self, value: Any, position: Position) -> None:
         if not self.stack:
             self.root = value
             return

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import textwrap
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
 
 from layerspec.cli import main
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
+
+#: ``LAYERSPEC_FUZZ=long``: the long, random property runs (see test_fuzz.py).
+FUZZ_LONG = os.environ.get("LAYERSPEC_FUZZ", "").lower() == "long"
+
+# Hypothesis draws the same examples on every default run (derandomize: a
+# seed from each test's own code), so a CI failure reproduces on any machine
+# and a pass does not depend on the day's draw. The long run draws fresh
+# examples each time, to find new failures.
+settings.register_profile("layerspec", derandomize=True)
+settings.register_profile("layerspec-long", derandomize=False)
+settings.load_profile("layerspec-long" if FUZZ_LONG else "layerspec")
 
 
 @pytest.fixture

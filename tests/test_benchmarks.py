@@ -43,3 +43,28 @@ def test_target_verdicts_name_the_reference_the_goal_is_set_on():
     times = {"xW": 1.0, "transposed": 0.5}
     assert forward.target_verdict("mlp", 1.05, times) == "1.05 vs xW, <= 1.10 met"
     assert forward.target_verdict("cnn", 0.7, times) == "1.40 vs transposed, <= 1.25 MISSED"
+
+
+quiet_overhead = _load("quiet_overhead")
+
+
+def test_one_errstate_instance_cannot_be_entered_twice_on_numpy_2():
+    # Why layerspec.quiet decorates once instead of keeping one instance.
+    assert quiet_overhead.errstate_instance_reusable() == (int(np.__version__.split(".")[0]) < 2)
+
+
+def test_every_timed_mechanism_silences_overflow_and_restores_the_state():
+    mechanisms = [quiet_overhead.by_errstate, quiet_overhead.quietly]
+    old = quiet_overhead.private_contextvar_mechanism()
+    if old is not None:
+        mechanisms.append(old)
+    big = np.full(2, np.finfo(np.float32).max, np.float32)
+    with np.errstate(over="raise"):
+        for mechanism in mechanisms:
+            assert np.isinf(mechanism(lambda x: x + x, big)).all()
+            assert np.geterr()["over"] == "raise"
+
+
+def test_the_cache_flushing_forward_pass_is_the_benchmark_mlp():
+    assert quiet_overhead.mlp_forward()().shape == (1, 10)
+    assert quiet_overhead.median_call_ns(quiet_overhead.directly, 5) >= 0

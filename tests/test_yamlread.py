@@ -63,10 +63,24 @@ def test_positions_of_keys_values_and_items():
     ("a: [1, 2\n", "m.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>' "
                    "(while parsing a flow sequence)"),
     ("a: 1\x00\n", "m.yaml:1:5: NUL byte in spec"),
+    ("é: 1\nbé: 2\x00\n", "m.yaml:2:6: NUL byte in spec"),  # columns count characters, not bytes
     ("a: " + "9" * 500 + "\n", "m.yaml:1:4: integer with 500 digits is too large"),
 ])
 def test_refusals_point_at_the_problem(text, message):
     assert error_of(text) == message
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: 1\nb: x\x07y\n", "m.yaml:2:5: invalid YAML: unacceptable character U+0007"),
+    ("é: \ufffe\n", "m.yaml:1:4: invalid YAML: unacceptable character U+FFFE"),
+])
+def test_unprintable_characters_are_named_on_one_line(text, message):
+    # PyYAML reports the character as a code point and its own message as
+    # two lines; a spec error is one line, with the encoding code.
+    with pytest.raises(YamlError) as caught:
+        load(text, "m.yaml")
+    assert str(caught.value) == message
+    assert caught.value.code == "encoding"
 
 
 def test_nesting_deeper_than_the_limit_is_refused_without_recursion():
