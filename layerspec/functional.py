@@ -85,15 +85,26 @@ def apply_symbolically(layer, inputs) -> SymbolicTensor:
     """Record ``layer(inputs)`` on symbolic tensors and infer its output shape."""
     from .model import infer_output_shape
 
+    from .model import check_reuse_fits
+    from .registry import display_name
+
+    label = f"layer '{layer.name}' ({display_name(type(layer))})"
     several = bool(getattr(layer, "takes_several_inputs", False))
     items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if not all(isinstance(item, SymbolicTensor) for item in items):
-        raise LayerspecError(f"{layer.name}: cannot mix symbolic tensors and arrays in one call")
+        raise LayerspecError(f"{label}: cannot mix symbolic tensors and arrays in one call")
     if len(items) > 1 and not several:
-        raise ShapeError(f"layer '{layer.name}' ({type(layer).__name__}) takes one input, got {len(items)}")
+        raise ShapeError(f"{label} takes one input, got {len(items)}")
     shape = [item.shape for item in items] if several else items[0].shape
-    layer.build_for(shape)
-    output_shape = infer_output_shape(layer, shape)
+    try:
+        if layer.built:  # called again: a shared layer, whose weights must fit this input too
+            check_reuse_fits(layer, shape)
+        else:
+            layer.build_for(shape)
+        output_shape = infer_output_shape(layer, shape)
+    except LayerspecError as error:
+        error.message = f"{label}: {error.message}"
+        raise
     return SymbolicTensor(output_shape, None, _Application(layer, items))
 
 

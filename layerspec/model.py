@@ -102,6 +102,9 @@ class Model:
         """Keras's automatic names for unnamed layers; reuse nodes named after their layer."""
         layers = self._layers
         given = [(type(layer), layer._name if layer.has_explicit_name else None) for layer in layers]
+        for node in self.nodes:
+            if node.reuses is None:
+                node.name = node.layer.name  # for messages until the automatic names are known
         for explicit, automatic in name_clashes(given):
             layer = layers[explicit]
             raise LayerspecError(f"{self._label_of(layer)}: duplicate layer name '{layer.name}' "
@@ -233,7 +236,7 @@ class Model:
                 layer.dtype = self.dtype
                 layer.build_for(shape)
             else:
-                _check_reuse_fits(node, shape)
+                check_reuse_fits(layer, shape)
             output = infer_output_shape(layer, shape)
         except LayerspecError as error:
             error.message = f"{node_label(node)}: {error.message}"
@@ -726,9 +729,9 @@ def _unique_layers(nodes: list[Node]) -> list[Layer]:
     return list(seen.values())
 
 
-def _check_reuse_fits(node: Node, shape) -> None:
+def check_reuse_fits(layer: Layer, shape) -> None:
     """A shared layer takes only inputs like the one it was built for."""
-    built_for = node.layer.input_shape
+    built_for = layer.input_shape
 
     def fits(given, expected) -> bool:
         if isinstance(expected, (list, tuple)) and expected and isinstance(expected[0], (list, tuple)):
@@ -738,7 +741,7 @@ def _check_reuse_fits(node: Node, shape) -> None:
             g is None or e is None or g == e for g, e in zip(given[1:], expected[1:]))
 
     if built_for is not None and not fits(shape, built_for):
-        raise ShapeError(f"'{node.reuses.name}' is built for input {_shapes_text(built_for)}; applied again to "
+        raise ShapeError(f"'{layer.name}' is built for input {_shapes_text(built_for)}; applied again to "
                          f"{_shapes_text(shape)}, its weights would not fit", argument="inputs")
 
 

@@ -162,6 +162,7 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
     shapes = [(rows,) + shape for shape in model.runtime_output_shapes([array.shape for array in batched],
                                                                        sources[0])]
     final_shapes = dict(zip(model.output_names, [shape[1:] if single else shape for shape in shapes]))
+    _refuse_npy_for_several_outputs(output, final_shapes)
     on_batch = progress(rows, math.ceil(rows / batch_size)) if progress and rows else None
     feed = batched if len(batched) > 1 else batched[0]
     try:
@@ -229,6 +230,18 @@ def _set_weights(model, spec, weights, seed: int, allow_nonfinite: bool) -> None
         raise locate(error, spec) from None
 
 
+def _is_npz_path(output) -> bool:
+    return isinstance(output, (str, os.PathLike)) and str(output).endswith(".npz")
+
+
+def _refuse_npy_for_several_outputs(output, shapes: dict) -> None:
+    """Several outputs go to one .npz; refused before any work is done."""
+    names = list(shapes)
+    if len(names) > 1 and output is not None and not _is_npz_path(output):
+        raise DataError(f"{_shown(output)}: the model has {len(names)} outputs ({', '.join(names)}); write them to "
+                        "one .npz keyed by output name (-o OUT.npz)")
+
+
 def _shown(output) -> str:
     return str(output) if isinstance(output, (str, os.PathLike)) else "standard output"
 
@@ -247,11 +260,7 @@ def _predict_into(model, feed, output, shapes: dict[str, tuple], single: bool, b
 
     names = list(shapes)
     source = sources if len(sources) > 1 else sources[0]
-    to_npz = isinstance(output, (str, os.PathLike)) and str(output).endswith(".npz")
-    if len(names) > 1 and output is not None and not to_npz:
-        raise DataError(f"{_shown(output)}: the model has {len(names)} outputs ({', '.join(names)}); write them to "
-                        "one .npz keyed by output name (-o OUT.npz)")
-    if output is None or to_npz:
+    if output is None or _is_npz_path(output):
         result = model.predict(feed, batch_size=batch_size, on_batch=on_batch, source=source)
         results = result if isinstance(result, list) else [result]
         outputs = dict(zip(names, results))

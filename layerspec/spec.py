@@ -212,7 +212,7 @@ def _wire(spec: Spec, input_entries: dict[int, InputDecl], problems: _Problems) 
     """Resolve every layer's ``inputs`` and ``reuse`` and the spec's ``outputs``."""
     from .registry import display_name
 
-    entries = [Entry(layer.index, layer.final_name, layer.label, layer.source,
+    entries = [Entry(layer.index, layer.final_name, _type_shown(layer), layer.source,
                      None if layer.layer_class is None else bool(getattr(layer.layer_class, "takes_several_inputs",
                                                                           False)),
                      layer.inputs, layer.reuse,
@@ -233,6 +233,14 @@ def _wire(spec: Spec, input_entries: dict[int, InputDecl], problems: _Problems) 
                           f"({display_name(original.layer_class) if original.layer_class else original.type_name})"
     _check_names_against_inputs(spec, problems)
     return wiring
+
+
+def _type_shown(layer: LayerSpec) -> str:
+    from .registry import display_name
+
+    if layer.reuse is not None:
+        return ""  # known once 'reuse' is resolved
+    return display_name(layer.layer_class) if layer.layer_class else layer.type_name
 
 
 def _check_names_against_inputs(spec: Spec, problems: _Problems) -> None:

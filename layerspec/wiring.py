@@ -28,7 +28,7 @@ class Entry:
     Attributes:
         index: position in the spec's ``layers`` list.
         name: the entry's final name (explicit or automatic).
-        label: how messages name it ("layer 3 'add' (Add)").
+        type_shown: its layer type as messages show it ("Add").
         source: the entry's mapping in the file, for positions.
         several_inputs: whether its layer takes a list of inputs (None when
             the layer type is unknown: then any count is let through).
@@ -38,7 +38,9 @@ class Entry:
 
     index: int
     name: str
-    label: str
+    #: The layer type as messages show it; for a reuse entry, its layer's
+    #: type once ``reuse`` is resolved.
+    type_shown: str
     source: YamlMap
     several_inputs: bool | None
     inputs: Any = None
@@ -49,6 +51,12 @@ class Entry:
     #: Position among the nodes (entries that are layers; ``Input`` entries
     #: and broken ones are not nodes).
     node: int = 0
+
+    @property
+    def label(self) -> str:
+        """How messages name the entry: ``layer 3 'add' (Add)``."""
+        shown = f" ({self.type_shown})" if self.type_shown else ""
+        return f"layer {self.index + 1} '{self.name}'{shown}"
 
 
 @dataclass
@@ -209,6 +217,8 @@ class _Resolver:
             return None
         target = self._reuse_target(entry)
         self.reused[entry.index] = target
+        if target is not None:
+            entry.type_shown = target.type_shown
         return None if target is None else target.node
 
     def _reuse_target(self, entry: Entry) -> Entry | None:

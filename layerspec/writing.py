@@ -70,8 +70,12 @@ def _entry(model, node) -> dict:
         if layer.has_explicit_name:
             entry["name"] = layer.name
         entry.update(_changed_arguments(layer))
-    above = graph.tensor_of(node) - 1
-    if node.sources != (above,) or node.several_inputs:
+    # What a spec entry reads when it names nothing: the entry above; the
+    # first entry, the first model input.
+    default = graph.tensor_of(node) - 1 if node.index else 0
+    # With several model inputs, which one a layer reads is worth saying.
+    reads_an_input = len(graph.inputs) > 1 and any(source < len(graph.inputs) for source in node.sources)
+    if node.sources != (default,) or node.several_inputs or reads_an_input:
         names = [graph.tensor_name(source) for source in node.sources]
         entry["inputs"] = names[0] if len(names) == 1 and not node.several_inputs else names
     return entry

@@ -248,7 +248,7 @@ def test_a_user_layers_failure_is_a_data_error_on_both_paths():
 # -- names as Keras gives them; get_config; summary() printing ------------------
 def test_an_explicit_name_equal_to_an_automatic_one_is_refused_as_in_keras():
     # Keras 3's Sequential.add: "All layers added to a Sequential model should have unique names".
-    from layerspec.model import name_clashes
+    from layerspec.naming import name_clashes
 
     assert name_clashes([(Dense, None), (Dense, "dense")]) == [(1, 0)]
     assert name_clashes([(Dense, "dense_1"), (Dense, None), (Dropout, "dense_2"), (Dense, None)]) == [(0, 3)]
@@ -311,10 +311,10 @@ model = layerspec.loads("name: tiny\\ninput: [3]\\nlayers:\\n  - units: 2\\n")
 
 
 @pytest.mark.parametrize("statement, tables", [
-    ("model.summary()", 1),  # as in Keras
-    ("print(model.summary())", 1),  # printed once, not twice
-    ("data = model.summary()", 0),  # kept as data: nothing printed
-    ("total = model.summary()['total_params']", 0),
+    ("model.summary()", 1),  # as in Keras: prints the table, returns None
+    ("print(model.summary_data())", 1),  # the data prints as the table
+    ("data = model.summary_data()", 0),  # kept as data: nothing printed
+    ("total = model.summary_data()['total_params']", 0),
     ("model.summary(print_fn=lambda text: print(text.upper()))", 1),
 ])
 def test_summary_prints_the_table_when_called_as_a_statement(statement, tables, tmp_path):
