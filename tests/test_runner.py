@@ -112,7 +112,10 @@ def test_ctrl_c_on_a_real_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "layerspec", "run", str(spec), str(tmp_path / "x.npy"),
                                 "--plugin", str(plugin), "-o", str(tmp_path / "y.npy"), "--batch-size", "10"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               # A shell's background job starts with SIGINT ignored, and a child
+                               # inherits that: give it Ctrl-C's default meaning, as a terminal would.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 20
     while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
         assert time.monotonic() < deadline and process.poll() is None
