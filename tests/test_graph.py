@@ -1,0 +1,241 @@
+"""The graph core (layerspec/graph.py): numbering, the walker, what it frees
+and when, and the memory figure that follows the same rule."""
+
+import numpy as np
+import pytest
+
+import layerspec
+from layerspec.graph import Graph, GraphInput, Node, chain
+from tests.conftest import SPECS
+
+
+class One:
+    """A stand-in layer taking one input."""
+
+    takes_several_inputs = False
+
+
+class Merge:
+    """A stand-in layer taking a list of inputs."""
+
+    takes_several_inputs = True
+
+
+def node(name: str, *sources: int, several: bool = False) -> Node:
+    return Node(Merge() if several else One(), tuple(sources), name=name)
+
+
+def diamond() -> Graph:
+    """x → a → (b, c) → d: tensors x=0, a=1, b=2, c=3, d=4."""
+    return Graph([GraphInput("x")], [node("a", 0), node("b", 1), node("c", 1), node("d", 2, 3, several=True)], [4])
+
+
+def skip() -> Graph:
+    """x → a → b → c, and d = [a, c]: a is held across b and c."""
+    return Graph([GraphInput("x")], [node("a", 0), node("b", 1), node("c", 2), node("d", 1, 3, several=True)], [4])
+
+
+def two_inputs() -> Graph:
+    """p → a, q → b, c = [a, b]; outputs a (also read by c) and c."""
+    return Graph([GraphInput("p"), GraphInput("q")],
+                 [node("a", 0), node("b", 1), node("c", 2, 3, several=True)], [2, 4])
+
+
+def describe(graph_node: Node, value) -> str:
+    """A node's result as text naming what it received: ``b(a(x))``."""
+    if isinstance(value, list):
+        return f"{graph_node.name}[{', '.join(value)}]"
+    return f"{graph_node.name}({value})"
+
+
+# -- structure -----------------------------------------------------------------
+def test_tensors_are_numbered_inputs_first_then_one_per_node():
+    graph = two_inputs()
+    assert [graph.tensor_of(item) for item in graph.nodes] == [2, 3, 4]
+    assert [item.index for item in graph.nodes] == [0, 1, 2]
+    assert [graph.tensor_name(tensor) for tensor in range(5)] == ["p", "q", "a", "b", "c"]
+    assert graph.producer(1) is graph.inputs[1]
+    assert graph.producer(3) is graph.nodes[1]
+
+
+def test_consumers_lists_each_reader_once_in_order():
+    graph = Graph([GraphInput("x")], [node("a", 0), node("b", 1, 1, several=True), node("c", 1, 2, several=True)],
+                  [3])
+    assert [[reader.name for reader in readers] for readers in graph.consumers()] == [["a"], ["b", "c"], ["c"], []]
+
+
+def test_several_inputs_comes_from_the_layer():
+    assert node("m", 0, 0, several=True).several_inputs
+    assert not node("n", 0).several_inputs
+
+
+def test_chain_reads_the_layer_above():
+    layers = [One(), One(), One()]
+    graph = chain(layers)
+    assert [item.sources for item in graph.nodes] == [(0,), (1,), (2,)]
+    assert [item.layer for item in graph.nodes] == layers
+    assert [item.name for item in graph.inputs] == ["input"]
+    assert graph.outputs == (3,)
+    assert [item.frees for item in graph.nodes] == [(0,), (1,), (2,)]
+
+
+def test_chain_of_nothing_outputs_its_input():
+    assert chain([]).outputs == (0,)
+
+
+# -- frees ---------------------------------------------------------------------
+def test_diamond_frees_each_tensor_after_its_last_reader():
+    # x after a; a after c (its second reader), not after b; b and c after d.
+    assert [item.frees for item in diamond().nodes] == [(0,), (), (1,), (2, 3)]
+
+
+def test_skip_holds_the_skipped_tensor_until_the_merge():
+    assert [item.frees for item in skip().nodes] == [(0,), (), (2,), (1, 3)]
+
+
+def test_outputs_are_never_freed():
+    # a is read by c but is also an output: kept to the end.
+    assert [item.frees for item in two_inputs().nodes] == [(0,), (1,), (3,)]
+
+
+def test_a_tensor_read_twice_by_one_node_is_freed_once():
+    graph = Graph([GraphInput("x")], [node("a", 0), node("b", 1, 1, several=True)], [2])
+    assert [item.frees for item in graph.nodes] == [(0,), (1,)]
+
+
+# -- the walker ----------------------------------------------------------------
+def test_walker_runs_nodes_in_order_and_returns_the_outputs():
+    seen = []
+
+    def apply(graph_node, value):
+        seen.append(graph_node.name)
+        return describe(graph_node, value)
+
+    assert diamond().walk(["x"], apply) == ["d[b(a(x)), c(a(x))]"]
+    assert seen == ["a", "b", "c", "d"]
+
+
+def test_walker_gives_several_inputs_as_a_list_in_the_order_written():
+    graph = Graph([GraphInput("x")], [node("a", 0), node("b", 1), node("m", 2, 1, 2, several=True)], [3])
+    assert graph.walk(["x"], describe) == ["m[b(a(x)), a(x), b(a(x))]"]
+
+
+def test_walker_returns_every_output_in_order():
+    assert two_inputs().walk(["p", "q"], describe) == ["a(p)", "c[a(p), b(q)]"]
+
+
+def test_walker_with_no_apply_calls_each_layer():
+    class Double:
+        takes_several_inputs = False
+
+        def call(self, value):
+            return 2 * value
+
+    graph = chain([Double(), Double()])
+    assert graph.walk([3], None) == [12]
+
+
+def held(values) -> list[int]:
+    return [number for number, value in enumerate(values) if value is not None]
+
+
+def test_observe_sees_what_is_held_right_after_each_node():
+    snapshots = []
+    skip().walk(["x"], describe, observe=lambda graph_node, values: snapshots.append((graph_node.name, held(values))))
+    # Before its frees: a node's inputs, its result and what later nodes await.
+    assert snapshots == [("a", [0, 1]), ("b", [1, 2]), ("c", [1, 2, 3]), ("d", [1, 3, 4])]
+
+
+def test_observe_sees_outputs_kept_to_the_end():
+    snapshots = []
+    two_inputs().walk(["p", "q"], describe, observe=lambda graph_node, values: snapshots.append(held(values)))
+    assert snapshots == [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+
+
+def test_observe_sees_the_values_themselves():
+    values_after = []
+    diamond().walk(["x"], describe, observe=lambda graph_node, values: values_after.append(list(values)))
+    assert values_after[2] == [None, "a(x)", "b(a(x))", "c(a(x))", None]
+
+
+# -- live_after: the memory rule -------------------------------------------------
+SIZES = [1, 10, 100, 1000, 10000]
+
+
+def test_live_after_on_a_diamond():
+    # a: x + a; b: a + b; c: a + b + c; d: b + c + d.
+    assert diamond().live_after(SIZES) == [11, 110, 1110, 11100]
+
+
+def test_live_after_on_a_skip():
+    # a stays held through b and c, until d.
+    assert skip().live_after(SIZES) == [11, 110, 1110, 11010]
+
+
+def test_live_after_on_two_inputs():
+    # Both inputs are held from the start; a (an output) is held to the end.
+    assert two_inputs().live_after(SIZES) == [111, 1110, 11100]
+
+
+def test_live_after_on_a_chain_is_two_consecutive_tensors():
+    assert chain([One(), One(), One()]).live_after([1, 10, 100, 1000]) == [11, 110, 1100]
+
+
+def test_live_after_is_unknown_where_a_held_size_is():
+    assert skip().live_after([1, 10, None, 1000, 10000]) == [11, None, None, 11010]
+
+
+@pytest.mark.parametrize("graph", [diamond(), skip(), two_inputs()], ids=["diamond", "skip", "two_inputs"])
+def test_live_after_is_what_the_walker_holds(graph):
+    sizes = {"x": 1, "p": 1, "q": 2, "a": 10, "b": 100, "c": 1000, "d": 10000}
+    totals = []
+
+    def observe(graph_node, values):
+        totals.append(sum(sizes[graph.tensor_name(number)] for number in held(values)))
+
+    graph.walk([graph.inputs[i].name for i in range(len(graph.inputs))], describe, observe)
+    assert graph.live_after([sizes[graph.tensor_name(t)] for t in range(len(graph.inputs) + len(graph.nodes))]) \
+        == totals
+
+
+# -- the issue's check: the memory figure is what the forward pass holds -----------
+def bytes_held_by_the_forward_pass(model, batch, monkeypatch) -> list[int]:
+    """Bytes of the tensors the walker holds right after each node, during
+    ``model.predict(batch)``; a buffer held twice counts once."""
+    observed = []
+    walk = Graph.walk
+
+    def watched_walk(graph, inputs, apply, observe=None):
+        if apply is not None:  # shapes, costs: not the forward pass
+            return walk(graph, inputs, apply, observe)
+
+        def measure(graph_node, values):
+            arrays = {id(value): value for value in values if value is not None}
+            observed.append(sum(array.nbytes for array in arrays.values()))
+
+        return walk(graph, inputs, apply, measure)
+
+    monkeypatch.setattr(Graph, "walk", watched_walk)
+    model.predict(batch, batch_size=len(batch))
+    monkeypatch.undo()
+    return observed
+
+
+@pytest.mark.parametrize("spec", ["resnet_small.yaml", "unet_small.yaml"])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_inference_memory_is_the_peak_the_forward_pass_holds(spec, batch_size, monkeypatch):
+    model = layerspec.load(str(SPECS / spec)).init(seed=0)
+    batch = np.random.default_rng(0).standard_normal((batch_size,) + model.input_shape).astype(np.float32)
+    observed = bytes_held_by_the_forward_pass(model, batch, monkeypatch)
+    assert len(observed) == len(model.nodes)
+    summary = model.summary_data(batch_size=batch_size)
+    assert max(observed) == summary["inference_memory_bytes"] - summary["params_bytes"]
+
+
+def test_forward_pass_holds_at_each_node_what_live_after_says(monkeypatch):
+    model = layerspec.load(str(SPECS / "resnet_small.yaml")).init(seed=0)
+    batch = np.zeros((2,) + model.input_shape, np.float32)
+    observed = bytes_held_by_the_forward_pass(model, batch, monkeypatch)
+    per_sample = [int(np.prod(model.input_shape)) * 4] + [int(np.prod(item.output_shape[1:])) * 4
+                                                          for item in model.nodes]
+    assert observed == [2 * total for total in model.graph.live_after(per_sample)]
