@@ -67,6 +67,20 @@ def best_time(function, min_seconds: float = 0.3, repeats: int = 5) -> float:
     return statistics.median(rounds)
 
 
+def interleaved_ratio(ours, reference, rounds: int = 5, min_seconds: float = 0.2) -> tuple[float, float, float]:
+    """``(our seconds, reference seconds, ratio)``, timed in alternation.
+
+    Alternating the two in one process means a burst of load on the shared
+    machine hits both, so the ratio is steadier than either time.
+    """
+    ours_times, reference_times = [], []
+    for _ in range(rounds):
+        ours_times.append(best_time(ours, min_seconds, repeats=1))
+        reference_times.append(best_time(reference, min_seconds, repeats=1))
+    ours_s, reference_s = statistics.median(ours_times), statistics.median(reference_times)
+    return ours_s, reference_s, ours_s / reference_s
+
+
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     """A plain aligned text table on stdout."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]

@@ -305,7 +305,7 @@ def _totals(old: dict, new: dict) -> dict:
         before, after = old.get(key), new.get(key)
         delta = None if before is None or after is None else after - before
         totals[key] = {"old": before, "new": after, "delta": delta}
-    for key in ("input_shape", "output_shape"):
+    for key in ("input_shape", "output_shape", "inputs", "outputs"):
         before, after = _plain(old.get(key)), _plain(new.get(key))
         totals[key] = {"old": before, "new": after, "changed": before != after}
     return totals
@@ -421,13 +421,24 @@ def _total_lines(diff: dict) -> list[str]:
         before, after = totals[key]["old"], totals[key]["new"]
         text = f"{_count(after)}{unit} (unchanged)" if before == after else _change(before, after) + unit
         lines.append(f"{label}: {text}")
-    for label, key in (("Input shape", "input_shape"), ("Output shape", "output_shape")):
+    for label, key, named in (("Input shape", "input_shape", "inputs"), ("Output shape", "output_shape", "outputs")):
         shape = totals[key]
-        if shape["changed"]:
-            lines.append(f"{label}: {format_shape(shape['old'])}{ARROW}{format_shape(shape['new'])}")
-        elif key == "output_shape":
-            lines.append(f"{label}: {format_shape(shape['new'])} (unchanged)")
+        if shape["old"] is None or shape["new"] is None:  # several inputs or outputs on a side: by name
+            label, shape, show = f"{label[:-6]}s", totals.get(named, {}), _named_shapes
+        else:
+            show = format_shape
+        if shape.get("changed"):
+            lines.append(f"{label}: {show(shape['old'])}{ARROW}{show(shape['new'])}")
+        elif key == "output_shape" and shape:
+            lines.append(f"{label}: {show(shape['new'])} (unchanged)")
     return lines
+
+
+def _named_shapes(shapes: dict | None) -> str:
+    """``class (None, 5), score (None, 1)``; ``?`` for an older summary without names."""
+    if not shapes:
+        return "?"
+    return ", ".join(f"{name} {format_shape(shape)}" for name, shape in shapes.items())
 
 
 TEXT_HEADERS = ["Layer (type)", "Output Shape", "Param #", ""]

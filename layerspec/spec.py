@@ -271,7 +271,8 @@ def _locate_plain(value: Any, path: str) -> Any:
 
 
 def _read_name(document: YamlMap, path: str, problems: _Problems) -> str:
-    stem = os.path.splitext(os.path.basename(path))[0] or "sequential"
+    # Text and dicts have no file name: Keras's default model name then.
+    stem = "sequential" if path.startswith("<") else os.path.splitext(os.path.basename(path))[0] or "sequential"
     name = document.get("name", stem)
     if not isinstance(name, str) or not name:
         problems.add(f"'name' must be a non-empty string, got {describe_value(name)}",

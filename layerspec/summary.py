@@ -275,9 +275,15 @@ def _footer(summary: dict) -> list[str]:
         held = ("the activations held at once at the peak, each freed after its last use" if is_graph_summary(summary)
                 else "the largest two consecutive activations")
         estimate = (f"{readable_size(memory)} (parameters + {held})"
-                    if memory is not None else f"? ({_wanting_sizes(summary['input_shape'][1:].count(None))})")
+                    if memory is not None else f"? ({_wanting_sizes(_unknown_input_sizes(summary))})")
         lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate}")
     return lines
+
+
+def _unknown_input_sizes(summary: dict) -> int:
+    """How many per-sample input sizes are unknown, over every input."""
+    shapes = summary["inputs"].values() if "inputs" in summary else [summary["input_shape"]]
+    return sum(list(shape[1:]).count(None) for shape in shapes)
 
 
 def _unknown_total_text(sizes_wanted: int) -> str:

@@ -23,7 +23,7 @@ def spec_document(model) -> dict:
     _put_inputs(document, model)
     if model.dtype != "float32":
         document["dtype"] = model.dtype
-    document["layers"] = [_entry(model, node) for node in model.nodes]
+    document["layers"] = _input_entries(model) + [_entry(model, node) for node in model.nodes]
     last = model.graph.tensor_of(model.nodes[-1])
     if model.is_graph and model.graph.outputs != (last,):
         names = model.output_names
@@ -34,11 +34,16 @@ def spec_document(model) -> dict:
 def to_yaml(model) -> str:
     """``model`` as spec text: one layer per line, as people write specs."""
     document = spec_document(model)
-    head = {key: value for key, value in document.items() if key not in ("layers", "outputs")}
-    lines = [_dump_block(head), "layers:"]
-    lines.extend(f"  - {_dump_flow(entry)}" for entry in document["layers"])
-    if "outputs" in document:
-        lines.append(_dump_block({"outputs": document["outputs"]}))
+    lines = []
+    for key, value in document.items():
+        if key == "layers":
+            lines.append("layers:")
+            lines.extend(f"  - {_dump_flow(entry)}" for entry in value)
+        elif isinstance(value, dict):  # named inputs: one per line
+            lines.append(f"{key}:")
+            lines.extend(f"  {_dump_flow(name)}: {_dump_flow(shape)}" for name, shape in value.items())
+        else:
+            lines.append(f"{key}: {_dump_flow(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -48,9 +53,23 @@ def _put_inputs(document: dict, model) -> None:
         if inputs[0].shape is not None:
             document["input"] = list(inputs[0].shape)
         return
+    if not model.is_graph:
+        return  # a stack with a named or typed input: an Input entry heads its layers (see spec_document)
     document["inputs"] = {item.name: (list(item.shape) if item.dtype is None
                                       else {"shape": list(item.shape), "dtype": item.dtype})
                           for item in inputs}
+
+
+def _input_entries(model) -> list[dict]:
+    """A stack whose input has a name or dtype of its own keeps it as an
+    ``Input`` entry, so it loads back as a stack, not a graph."""
+    item = model.graph.inputs[0]
+    if model.is_graph or (item.name == "input" and item.dtype is None):
+        return []
+    entry = {"type": "Input", "shape": None if item.shape is None else list(item.shape), "name": item.name}
+    if item.dtype is not None:
+        entry["dtype"] = item.dtype
+    return [entry]
 
 
 def _entry(model, node) -> dict:
@@ -132,9 +151,6 @@ def _yaml_value(layer, name: str, value):
 
 
 def _dump_flow(value) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
-
-
-def _dump_block(value) -> str:
-    text = yaml.safe_dump(value, default_flow_style=None, sort_keys=False, width=10**6)
-    return text.rstrip("\n")
+    """One value on one line, as YAML writes it (quoted where it must be)."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+    return text.removesuffix("\n...\n").strip()  # a lone scalar is written as a document of its own
