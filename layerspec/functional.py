@@ -128,7 +128,16 @@ def graph_from_tensors(inputs, outputs) -> tuple[Graph, Any]:
     for node, app in zip(nodes, applications):
         node.sources = tuple(tensor_of[id(item._origin)] for item in app.inputs)
     graph = Graph(records, nodes, [tensor_of[id(tensor._origin)] for tensor in output_list])
+    _refuse_unused_inputs(graph)
     return graph, output_form
+
+
+def _refuse_unused_inputs(graph: Graph) -> None:
+    """An input no output depends on, as a spec refuses it (its data would be read for nothing)."""
+    used = {source for node in graph.nodes for source in node.sources} | set(graph.outputs)
+    for number, record in enumerate(graph.inputs):
+        if number not in used:
+            raise LayerspecError(f"model input '{record.name}' reaches no model output: no layer reads it")
 
 
 def _as_list(value, what: str) -> tuple[list[SymbolicTensor], Any]:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .arguments import suggest
 from .errors import DataError, LayerspecError
 from .spec import build_located, build_model, locate, read_spec
 
@@ -194,7 +195,8 @@ def _read_inputs(inputs, names: list[str]) -> tuple[list[str], list[np.ndarray]]
     if isinstance(inputs, dict):
         unknown = [name for name in inputs if name not in names]
         if unknown:
-            raise DataError(f"no model input named '{unknown[0]}' (inputs: {', '.join(names)})")
+            raise DataError(f"no model input named '{unknown[0]}'{suggest(unknown[0], names)} "
+                            f"(inputs: {', '.join(names)})")
         missing = [name for name in names if name not in inputs]
         if missing:
             raise DataError(f"no file given for input '{missing[0]}' (inputs: {', '.join(names)})")

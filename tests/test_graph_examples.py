@@ -526,4 +526,4 @@ def test_two_tower_named_input_that_is_not_one(cli, two_tower_files):
     result = cli("run", TWO_TOWER, "--input", f"image={folder / 'image.npy'}", "--input",
                  f"metta={folder / 'meta.npy'}", "--seed", "0")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: no model input named 'metta' (inputs: image, meta)")
+    assert result.stderr.startswith("error: no model input named 'metta'; did you mean 'meta'? (inputs: image, meta)")
