@@ -324,3 +324,10 @@ def test_sequential_add_still_builds_on_first_use():
     model.add(Dense(1))
     result = model.predict(np.ones((2, 5), np.float32))
     assert result.shape == (2, 1) and model.input_shape == (5,)
+
+
+def test_an_input_no_output_depends_on_is_refused_as_in_specs():
+    a, b = layerspec.Input((3,), name="a"), layerspec.Input((3,), name="b")
+    with pytest.raises(LayerspecError) as caught:
+        layerspec.Model([a, b], Dense(2)(a))
+    assert caught.value.message == "model input 'b' reaches no model output: no layer reads it"
