@@ -149,6 +149,11 @@ def _affine(at_first, at_second):
 
 
 def _elements(shape):
+    """Elements per sample of a full shape, or the total over a list of them
+    (a layer with several outputs); None when a size is unknown."""
+    if isinstance(shape, list):
+        counts = [_elements(item) for item in shape]
+        return None if None in counts else sum(counts)
     sizes = shape[1:]
     return None if any(size is None for size in sizes) else math.prod(sizes)
 

@@ -25,10 +25,13 @@ class SymbolicTensor:
     Made by :func:`Input` and by calling a layer on symbolic tensors.
     """
 
-    def __init__(self, shape: tuple, dtype: str | None, origin: "GraphInput | _Application"):
+    def __init__(self, shape: tuple, dtype: str | None, origin: "GraphInput | _Application",
+                 index: int | None = None):
         self.shape = tuple(shape)
         self.dtype = dtype
         self._origin = origin
+        #: Which output of a layer with several this is (None: its only one).
+        self._index = index
 
     @property
     def name(self) -> str:
@@ -105,7 +108,10 @@ def apply_symbolically(layer, inputs) -> SymbolicTensor:
     except LayerspecError as error:
         error.message = f"{label}: {error.message}"
         raise
-    return SymbolicTensor(output_shape, None, _Application(layer, items))
+    application = _Application(layer, items)
+    if layer.output_names:  # several outputs: one symbolic tensor each, as Keras returns a list
+        return [SymbolicTensor(shape, None, application, index) for index, shape in enumerate(output_shape)]
+    return SymbolicTensor(output_shape, None, application)
 
 
 def graph_from_tensors(inputs, outputs) -> tuple[Graph, Any]:
@@ -125,9 +131,13 @@ def graph_from_tensors(inputs, outputs) -> tuple[Graph, Any]:
     nodes = _nodes(applications)
     tensor_of = {id(record): number for number, record in enumerate(records)}
     tensor_of.update({id(app): len(records) + index for index, app in enumerate(applications)})
+    def source(tensor: SymbolicTensor):
+        number = tensor_of[id(tensor._origin)]
+        return number if tensor._index is None else (number, tensor._index)
+
     for node, app in zip(nodes, applications):
-        node.sources = tuple(tensor_of[id(item._origin)] for item in app.inputs)
-    graph = Graph(records, nodes, [tensor_of[id(tensor._origin)] for tensor in output_list])
+        node.sources = tuple(source(item) for item in app.inputs)
+    graph = Graph(records, nodes, [source(tensor) for tensor in output_list])
     _refuse_unused_inputs(graph)
     return graph, output_form
 

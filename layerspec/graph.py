@@ -43,7 +43,9 @@ class Node:
     Attributes:
         layer: the layer applied.
         sources: tensor numbers of its inputs, in the order the layer takes
-            them (several only for layers with ``takes_several_inputs``).
+            them (several only for layers with ``takes_several_inputs``). A
+            source may be ``(tensor, k)``: output ``k`` of a node with several
+            outputs (an LSTM's ``return_state``).
         name: what references call this application's result; the layer's
             own name for its first application.
         reuses: the node whose layer (and weights) this one applies again,
@@ -52,7 +54,7 @@ class Node:
     """
 
     layer: Any
-    sources: tuple[int, ...]
+    sources: tuple
     name: str = ""
     reuses: "Node | None" = None
     index: int = 0
@@ -88,6 +90,11 @@ class Graph:
         self.outputs = tuple(outputs)
         for index, node in enumerate(self.nodes):
             node.index = index
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute what follows from the wiring (after sources change)."""
+        self.__dict__.pop("_walk_plan", None)
         self._plan_frees()
 
     def tensor_of(self, node: Node) -> int:
@@ -100,24 +107,29 @@ class Graph:
             return self.inputs[tensor]
         return self.nodes[tensor - len(self.inputs)]
 
-    def tensor_name(self, tensor: int) -> str:
-        """The name a reference uses for ``tensor``."""
-        return self.producer(tensor).name
+    def tensor_name(self, source) -> str:
+        """The name a reference uses for a tensor, or ``name.output`` for one
+        output of a node with several."""
+        tensor, index = split_source(source)
+        producer = self.producer(tensor)
+        if index is None:
+            return producer.name
+        return f"{producer.name}.{producer.layer.output_names[index]}"
 
     def consumers(self) -> list[list[Node]]:
         """For each tensor, the nodes that read it, in order."""
         readers: list[list[Node]] = [[] for _ in range(len(self.inputs) + len(self.nodes))]
         for node in self.nodes:
-            for source in dict.fromkeys(node.sources):
-                readers[source].append(node)
+            for tensor in dict.fromkeys(split_source(source)[0] for source in node.sources):
+                readers[tensor].append(node)
         return readers
 
     def _plan_frees(self) -> None:
         last_reader: dict[int, Node] = {}
         for node in self.nodes:
             for source in node.sources:
-                last_reader[source] = node
-        kept = set(self.outputs)
+                last_reader[split_source(source)[0]] = node
+        kept = {split_source(source)[0] for source in self.outputs}
         frees: dict[int, list[int]] = {}
         for tensor, node in last_reader.items():
             if tensor not in kept:
@@ -140,8 +152,12 @@ class Graph:
         moment of the node's peak).
         """
         values = list(inputs) + [None] * len(self.nodes)
-        for node, sources, several, slot, frees in self._plan():
-            argument = [values[source] for source in sources] if several else values[sources[0]]
+        for node, sources, several, picks, slot, frees in self._plan():
+            if picks:  # some input is one output of a node with several
+                argument = [values[tensor] if index is None else values[tensor][index] for tensor, index in picks]
+                argument = argument if several else argument[0]
+            else:
+                argument = [values[source] for source in sources] if several else values[sources[0]]
             # ``apply`` None: the forward pass, the layer's own call (one
             # Python call less per node, which a batch-1 pass notices).
             values[slot] = node.layer.call(argument) if apply is None else apply(node, argument)
@@ -149,7 +165,7 @@ class Graph:
                 observe(node, values)
             for tensor in frees:
                 values[tensor] = None
-        return [values[tensor] for tensor in self.outputs]
+        return [pick(values, source) for source in self.outputs]
 
     def _plan(self) -> list[tuple]:
         """Per node, what the walker reads, made once: a batch-1 forward pass
@@ -157,7 +173,9 @@ class Graph:
         plan = self.__dict__.get("_walk_plan")
         if plan is None:
             first = len(self.inputs)
-            plan = [(node, node.sources, node.several_inputs, first + node.index, node.frees) for node in self.nodes]
+            plan = [(node, node.sources, node.several_inputs,
+                     [split_source(source) for source in node.sources] if _has_picks(node.sources) else None,
+                     first + node.index, node.frees) for node in self.nodes]
             self._walk_plan = plan
         return plan
 
@@ -177,6 +195,21 @@ class Graph:
             totals.append(None if any(value is None for value in values) else sum(values))
             live.difference_update(node.frees)
         return totals
+
+
+def split_source(source) -> tuple[int, int | None]:
+    """``(tensor, output index or None)`` of a node's source or a model output."""
+    return (source[0], source[1]) if isinstance(source, tuple) else (source, None)
+
+
+def pick(values: list, source):
+    """The value a source names: a tensor, or one output of a node with several."""
+    tensor, index = split_source(source)
+    return values[tensor] if index is None else values[tensor][index]
+
+
+def _has_picks(sources) -> bool:
+    return any(isinstance(source, tuple) for source in sources)
 
 
 def chain(layers: Sequence, input_name: str = "input") -> Graph:

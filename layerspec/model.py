@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import ArgumentError, DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
-from .graph import Graph, GraphInput, Node, chain
+from .graph import Graph, GraphInput, Node, chain, split_source
 from .layers.base import Layer, format_shape
 from .naming import automatic_name_holder, auto_names, name_clashes, node_label, reuse_names
 from .quiet import quietly
@@ -75,6 +75,7 @@ class Model:
         self._set_graph(graph)
 
     def _set_graph(self, graph: Graph) -> None:
+        _pick_first_outputs(graph)
         self.graph = graph
         self._layers = _unique_layers(graph.nodes)
         self._name_nodes()
@@ -169,9 +170,12 @@ class Model:
         self._require_built()
         return [(node.input_shape, node.output_shape) for node in self.nodes]
 
-    def _tensor_shape(self, tensor: int) -> tuple:
+    def _tensor_shape(self, source) -> tuple:
+        tensor, index = split_source(source)
         producer = self.graph.producer(tensor)
-        return (None,) + tuple(producer.shape) if isinstance(producer, GraphInput) else producer.output_shape
+        if isinstance(producer, GraphInput):
+            return (None,) + tuple(producer.shape)
+        return producer.output_shape if index is None else producer.output_shape[index]
 
     def _require_one(self, what: str, items) -> None:
         if len(items) != 1:
@@ -722,6 +726,25 @@ def _check_is_layer(layer) -> None:
         raise LayerspecError(f"Sequential takes layerspec.Layer objects, got {type(layer).__name__}")
 
 
+def _pick_first_outputs(graph: Graph) -> None:
+    """A bare reference to a node with several outputs means its first (an
+    LSTM's output, not its states), as the layer above in a stack does."""
+    def first_if_several(source):
+        if isinstance(source, tuple) or source < len(graph.inputs):
+            return source
+        return (source, 0) if graph.producer(source).layer.output_names else source
+
+    changed = False
+    for node in graph.nodes:
+        sources = tuple(first_if_several(source) for source in node.sources)
+        changed |= sources != node.sources
+        node.sources = sources
+    outputs = tuple(first_if_several(source) for source in graph.outputs)
+    if changed or outputs != graph.outputs:
+        graph.outputs = outputs
+        graph.refresh()
+
+
 def _unique_layers(nodes: list[Node]) -> list[Layer]:
     seen: dict[int, Layer] = {}
     for node in nodes:
@@ -817,7 +840,10 @@ def infer_output_shape(layer: Layer, input_shape) -> tuple:
     """
     shape = list(map(tuple, input_shape)) if _is_shape_list(input_shape) else tuple(input_shape)
     try:
-        return tuple(layer.compute_output_shape(shape))
+        output = layer.compute_output_shape(shape)
+        if layer.output_names:  # several outputs: a list of shapes
+            return [tuple(item) for item in output]
+        return tuple(output)
     except NotImplementedError:
         return probe_output_shape(layer, shape)
 

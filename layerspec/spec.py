@@ -191,6 +191,8 @@ def _parse(document: Any, path: str) -> tuple[Spec | None, _Problems]:
     spec = Spec(path, name, inputs, dtype, layers, expect, document)
     if layers:
         spec.wiring = _wire(spec, input_entries, problems)
+        if spec.is_graph and path.startswith("<") and "name" not in document:
+            spec.name = "functional"  # Keras's default name for a functional model
     return spec, problems
 
 
@@ -568,8 +570,9 @@ def build_model(spec: Spec, input_shape: tuple | None = None, require_input: boo
             return the model unbuilt (``run`` builds it from the data).
     """
     nodes = _nodes(spec)
+    outputs = _name_picks(spec, nodes)
     try:
-        model = _model_of(spec, nodes)
+        model = _model_of(spec, nodes, outputs)
     except LayerspecError as error:
         raise locate(error, spec) from None
     shapes = _input_shapes(spec, input_shape)
@@ -596,13 +599,37 @@ def _nodes(spec: Spec) -> list:
     return nodes
 
 
-def _model_of(spec: Spec, nodes: list):
+def _name_picks(spec: Spec, nodes: list) -> tuple:
+    """``lstm.state_h`` references → ``(tensor, output index)``, now that the
+    layers (and so their outputs' names) exist; returns the model's outputs."""
+    positions = iter(spec.wiring.picks)
+    first = len(spec.inputs)
+
+    def index_of(source):
+        if not isinstance(source, tuple):
+            return source
+        tensor, output = source
+        position = next(positions)
+        node = nodes[tensor - first]
+        names = node.layer.output_names or []
+        if output not in names:
+            offered = f"its outputs are {', '.join(names)}" if names else "it has one output"
+            raise SpecError(f"'{node.name or spec.layers[tensor - first].final_name}' has no output '{output}': "
+                            f"{offered}{suggest(output, names)}", position, code="unknown-reference")
+        return (tensor, names.index(output))
+
+    for node in nodes:
+        node.sources = tuple(index_of(source) for source in node.sources)
+    return tuple(index_of(source) for source in spec.wiring.outputs)
+
+
+def _model_of(spec: Spec, nodes: list, outputs: tuple):
     from .graph import Graph, GraphInput
     from .model import Model, Sequential
 
     inputs = [GraphInput(decl.name, decl.shape, decl.dtype) for decl in spec.inputs]
     if spec.is_graph:
-        return Model(name=spec.name, dtype=spec.dtype, graph=Graph(inputs, nodes, spec.wiring.outputs))
+        return Model(name=spec.name, dtype=spec.dtype, graph=Graph(inputs, nodes, outputs))
     model = Sequential([node.layer for node in nodes], name=spec.name, dtype=spec.dtype)
     model.graph.inputs[0] = inputs[0]
     for node, built in zip(model.nodes, nodes):

@@ -92,7 +92,7 @@ def summarize(model, batch_size: int | None = None) -> Summary:
     if len(model.input_names) == 1:
         summary["input_shape"] = [None] + list(model.input_shapes[0])
     if len(model.output_names) == 1:
-        summary["output_shape"] = list(model.output_shapes[0])
+        summary["output_shape"] = _shape_data(model.output_shapes[0])
     summary.update({
         "layers": rows,
         "total_params": sum(row["params"] for row in rows),
@@ -130,7 +130,7 @@ def _node_row(model, node, cost, itemsize: int) -> dict:
         "name": node.name,
         "type": display_name(type(layer)),
         "input_shape": _shape_data(node.input_shape),
-        "output_shape": list(node.output_shape),
+        "output_shape": _shape_data(node.output_shape),
         "params": trainable + non_trainable,
         "trainable_params": trainable,
         "non_trainable_params": non_trainable,

@@ -71,6 +71,9 @@ class Wiring:
     #: plain stack keeps the sequential summary.
     is_graph: bool = False
     problems: int = field(default=0, repr=False)
+    #: Positions of the ``name.output`` references, in the order they appear
+    #: in ``sources`` (entry by entry) and then ``outputs``.
+    picks: list = field(default_factory=list, repr=False)
 
 
 def wire(entries: list[Entry], inputs: list[tuple[str, "Position | None"]], outputs: Any,
@@ -98,7 +101,7 @@ def wire(entries: list[Entry], inputs: list[tuple[str, "Position | None"]], outp
         sources.append(resolver.sources_of(entry))
     output_tensors = resolver.outputs(outputs, outputs_position)
     is_graph = graph_keys_at_top or any(entry.inputs is not None or entry.reuse is not None for entry in entries)
-    wiring = Wiring(sources, reuses, output_tensors, is_graph)
+    wiring = Wiring(sources, reuses, output_tensors, is_graph, picks=resolver.picks)
     if output_tensors and not resolver.failed:  # with a broken reference, what is dead is not known
         _report_dead_ends(wiring, entries, inputs, report)
     return wiring
@@ -117,6 +120,8 @@ class _Resolver:
         self.failed = 0
         self.first_layer_tensor = len(input_names)
         self.tensor_by_name = {name: number for number, name in enumerate(input_names)}
+        #: Where each ``name.output`` reference is written, in resolution order.
+        self.picks: list = []
         #: Reuse entries' targets by list index (None where it failed).
         self.reused: dict[int, Entry | None] = {}
         self.entry_by_name: dict[str, Entry] = {}
@@ -173,8 +178,13 @@ class _Resolver:
             return ()
         return tuple(resolved)
 
-    def resolve(self, entry: Entry, reference: Any, position: Position | None) -> int | None:
-        """The tensor ``reference`` (written in ``entry``) names, or None after a report."""
+    def resolve(self, entry: Entry, reference: Any, position: Position | None):
+        """The tensor ``reference`` (written in ``entry``) names, or None after a report.
+
+        ``lstm.state_h`` names one output of a layer with several: it
+        resolves to ``(tensor, "state_h")``, and building the model checks
+        the output's name (see :attr:`Wiring.picks`).
+        """
         if isinstance(reference, bool) or not isinstance(reference, (str, int)):
             self.report(f"{entry.label}: an input reference is a layer or input name or a negative offset "
                         f"like -1, got {describe_value(reference)}", position, "invalid-reference")
@@ -184,6 +194,13 @@ class _Resolver:
         if reference in self.tensor_by_name:
             return self.tensor_by_name[reference]
         target = self.entry_by_name.get(reference)
+        if target is None and "." in reference and reference.rsplit(".", 1)[0] in self.entry_by_name:
+            name, output = reference.rsplit(".", 1)
+            tensor = self.resolve(entry, name, position)
+            if tensor is None:
+                return None
+            self.picks.append(position)
+            return (tensor, output)
         if target is None:
             known = list(self.tensor_by_name) + [other.name for other in self.entries if other.index < entry.index]
             self.report(f"{entry.label}: no layer or input named '{reference}'{suggest(reference, known)}",
@@ -281,9 +298,10 @@ def _report_dead_ends(wiring: Wiring, entries: list[Entry], inputs: list[tuple[s
     """Report entries (and model inputs) whose result reaches no output."""
     first = len(inputs)
     needed = set(wiring.outputs)
+    needed = {source[0] if isinstance(source, tuple) else source for source in needed}
     for entry in reversed(entries):
         if first + entry.node in needed:
-            needed.update(wiring.sources[entry.node])
+            needed.update(source[0] if isinstance(source, tuple) else source for source in wiring.sources[entry.node])
     for entry in entries:
         if first + entry.node not in needed:
             report(f"{entry.label}: its result reaches no model output; use it as an input below, list it in "

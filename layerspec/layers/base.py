@@ -239,6 +239,13 @@ class Layer:
     #: layer above, in a stack), as self-attention may; merges may not.
     accepts_single_input = False
 
+    #: The names of a layer's outputs when it has several (an LSTM with
+    #: ``return_state``: ``["output", "state_h", "state_c"]``), else None.
+    #: Such a layer's ``compute_output_shape`` returns a list of shapes and
+    #: its ``call`` a list of arrays, in this order; a spec refers to one as
+    #: ``lstm.state_h`` (the bare name means the first).
+    output_names = None
+
     #: False for layers that only move or copy data (reshaping, padding,
     #: dropout at inference): they cost no multiply-accumulates. A layer that
     #: computes defines ``count_macs``; one that does neither (a user layer,
