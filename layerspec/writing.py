@@ -94,7 +94,11 @@ def _entry(model, node) -> dict:
     default = graph.tensor_of(node) - 1 if node.index else 0
     # With several model inputs, which one a layer reads is worth saying.
     reads_an_input = len(graph.inputs) > 1 and any(source < len(graph.inputs) for source in node.sources)
-    if node.sources != (default,) or node.several_inputs or reads_an_input:
+    # A layer taking a list (a merge) names its inputs, unless it may read
+    # the layer above alone (self-attention, a recurrent layer) and does.
+    listed = node.several_inputs and not (getattr(node.layer, "accepts_single_input", False)
+                                          and len(node.sources) == 1)
+    if node.sources != (default,) or listed or reads_an_input:
         names = [graph.tensor_name(source) for source in node.sources]
         entry["inputs"] = names[0] if len(names) == 1 and not node.several_inputs else names
     return entry
