@@ -65,6 +65,7 @@ TRAINING_ONLY_ARGUMENTS = frozenset({
     "beta_regularizer", "gamma_regularizer", "embeddings_regularizer",
     "kernel_constraint", "bias_constraint", "recurrent_constraint", "beta_constraint", "gamma_constraint",
     "embeddings_constraint", "lora_rank", "lora_alpha", "input_shape", "batch_input_shape", "input_dim_ordering",
+    "depthwise_regularizer", "pointwise_regularizer", "depthwise_constraint", "pointwise_constraint",
 })
 
 
@@ -405,3 +406,131 @@ class InitializerName(ArgumentKind):
         from . import initializers
 
         return {"anyOf": [{"type": "string", "enum": initializers.names()}, {"type": "object"}]}
+
+
+class LayerArgument(ArgumentKind):
+    """A layer inside a layer (the RNN a ``Bidirectional`` wraps).
+
+    In a spec it is a mapping written like a layer entry, with its ``type``
+    required: ``layer: {type: LSTM, units: 16, return_sequences: true}``.
+    The type is looked up in the registry (ignoring case and underscores,
+    with "did you mean"), each other key is checked by that class's
+    argument kinds, and the layer is constructed once so the rules its
+    constructor checks are reported here. An error names the argument and
+    the inner type: ``argument 'layer': LSTM: argument 'units' must be ...``.
+
+    ``check`` returns the mapping normalised (``type`` as registered, each
+    argument as its kind normalises it); from Python a :class:`Layer`
+    object is accepted as it is. The wrapper makes its own layer from
+    either with :meth:`construct`.
+    """
+
+    expected = "a layer: a mapping {type: NAME, ...its arguments}"
+
+    #: Keys of a spec's layer entry that are not a layer's arguments.
+    ENTRY_KEYS = ("inputs", "reuse")
+
+    def check(self, value, argument):
+        from .layers.base import Layer
+
+        if isinstance(value, Layer):
+            return value
+        mapping = self._checked_mapping(value, argument)
+        self.construct(mapping, argument)  # the constructor's own rules (a GRU's activation 'glu', say)
+        return mapping
+
+    def _checked_mapping(self, value, argument) -> dict:
+        from . import registry
+        from .errors import LayerspecError
+
+        if not isinstance(value, dict):
+            raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                                argument=argument)
+        if "type" not in value:
+            raise ArgumentError(f"argument '{argument}' needs a 'type': the wrapped layer's class, e.g. "
+                                f"{{type: LSTM, units: 16}}", argument=argument)
+        type_name = value["type"]
+        if not isinstance(type_name, str) or not type_name:
+            raise ArgumentError(f"argument '{argument}': 'type' must be a layer type name, got "
+                                f"{describe_value(type_name)}", argument=argument)
+        try:
+            layer_class = registry.lookup(type_name)
+        except LayerspecError as error:
+            raise ArgumentError(f"argument '{argument}': {error.message}", argument=argument) from None
+        shown = registry.display_name(layer_class)
+        accepted = registry.arguments_of(layer_class)
+        mapping = {"type": shown}
+        for key, item in value.items():
+            if key == "type":
+                continue
+            prefix = f"argument '{argument}': {shown}: "
+            if key in self.ENTRY_KEYS:
+                raise ArgumentError(f"{prefix}'{key}' cannot be given to a wrapped layer: it reads what its "
+                                    "wrapper reads", argument=argument)
+            if key == "name":
+                mapping[key] = self._checked_name(item, prefix, argument)
+                continue
+            info = accepted.get(key)
+            if info is None:
+                raise ArgumentError(prefix + unknown_argument_message(key, accepted), argument=argument)
+            try:
+                mapping[key] = item if info.kind is None else info.kind.check(item, key)
+            except LayerspecError as error:
+                raise ArgumentError(prefix + error.message, argument=argument) from None
+        for info in accepted.values():
+            if info.required and info.name not in mapping:
+                raise ArgumentError(f"argument '{argument}': {shown}: missing required argument '{info.name}'",
+                                    argument=argument)
+        return mapping
+
+    @staticmethod
+    def _checked_name(name, prefix: str, argument: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise ArgumentError(f"{prefix}argument 'name' must be a non-empty string, got {describe_value(name)}",
+                                argument=argument)
+        if "/" in name:
+            # The name becomes a part of weight keys (bidirectional/forward_lstm/kernel).
+            raise ArgumentError(f"{prefix}argument 'name' must not contain '/', got '{name}'", argument=argument)
+        return name
+
+    def construct(self, value, argument: str, **changes):
+        """A new layer from a checked mapping or from a layer's config, with ``changes`` applied.
+
+        A :class:`Layer` is not used itself: a new one of its class is made
+        from its ``get_config()`` (as Keras's ``Bidirectional`` remakes the
+        layer it is given), so the caller owns its sublayer outright.
+        """
+        from . import registry
+        from .errors import LayerspecError
+        from .layers.base import Layer
+
+        if isinstance(value, Layer):
+            layer_class, config = type(value), value.get_config()
+            if not value.has_explicit_name:
+                del config["name"]  # the copy keeps an automatic name
+        else:
+            layer_class = registry.lookup(value["type"])
+            config = {key: item for key, item in value.items() if key != "type"}
+        config.update(changes)
+        shown = registry.display_name(layer_class)
+        accepted = registry.arguments_of(layer_class)
+        # A user layer whose __init__ takes no name or trainable still gets them, as spec entries do.
+        attributes = {key: config.pop(key) for key in ("name", "trainable") if key in config and key not in accepted}
+        try:
+            layer = layer_class(**config)
+        except LayerspecError as error:
+            raise ArgumentError(f"argument '{argument}': {shown}: {error.message}", argument=argument) from None
+        except Exception as error:  # a user layer's constructor failing its own way
+            raise ArgumentError(f"argument '{argument}': {shown}: {type(error).__name__}: {error}",
+                                argument=argument) from None
+        if not isinstance(layer, Layer) or not hasattr(layer, "_weights"):
+            raise ArgumentError(f"argument '{argument}': {shown}.__init__ must call super().__init__(**kwargs)",
+                                argument=argument)
+        if "name" in attributes:
+            layer.name = attributes["name"]
+        if "trainable" in attributes:
+            layer.trainable = attributes["trainable"]
+        return layer
+
+    def json_schema(self):
+        return {"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "minLength": 1}}}

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import initializers, registry
-from .arguments import ActivationName, InitializerName, Optional, any_case_pattern
+from .arguments import ActivationName, InitializerName, LayerArgument, Optional, any_case_pattern
 from .catalog import _yaml_value, catalog
 from .layers.base import snake_case
 from .spec import DEFAULT_TYPE, DTYPES, EXPECT_KEYS
@@ -311,6 +311,10 @@ def _kind_schema(kind) -> dict:
         return {"$ref": "#/$defs/activation"}
     if type(kind) is InitializerName:
         return {"$ref": "#/$defs/initializer"}
+    if type(kind) is LayerArgument:
+        # A layer entry with its `type` given, and none of an entry's wiring keys.
+        return {"type": "object", "required": ["type"], "allOf": [{"$ref": "#/$defs/layer"}],
+                "properties": {key: False for key in LayerArgument.ENTRY_KEYS}}
     if type(kind) is Optional:
         inner = _kind_schema(kind.kind)
         alternatives = inner["anyOf"] if list(inner) == ["anyOf"] else [inner]

@@ -74,6 +74,10 @@ _NEEDS_RANK = {
     "SimpleRNN": 2, "LSTM": 2, "GRU": 2,
     "Conv2D": 3, "MaxPooling2D": 3, "AveragePooling2D": 3, "GlobalAveragePooling2D": 3,
     "GlobalMaxPooling2D": 3, "ZeroPadding2D": 3, "Cropping2D": 3, "UpSampling2D": 3,
+    "Conv3D": 4, "MaxPooling3D": 4, "AveragePooling3D": 4, "GlobalAveragePooling3D": 4,
+    "GlobalMaxPooling3D": 4, "ZeroPadding3D": 4, "Cropping3D": 4, "UpSampling3D": 4,
+    "Conv1DTranspose": 2, "DepthwiseConv1D": 2, "SeparableConv1D": 2,
+    "Conv2DTranspose": 3, "DepthwiseConv2D": 3, "SeparableConv2D": 3,
     "RepeatVector": 1,
 }
 

@@ -65,7 +65,7 @@ def test_there_are_example_specs():
 
 BROKEN = {
     "misspelled argument": (spec({"units": 3, "activaton": "relu"}), [(["layers", 0], "additionalProperties")]),
-    "unknown type": (spec({"type": "Conv3D", "filters": 3}), [(["layers", 0, "type"], "anyOf")]),
+    "unknown type": (spec({"type": "Conv4D", "filters": 3}), [(["layers", 0, "type"], "anyOf")]),
     "units not a number": (spec({"units": "ten"}), [(["layers", 0, "units"], "type")]),
     "units 0": (spec({"units": 0}), [(["layers", 0, "units"], "minimum")]),
     "units 2.5": (spec({"units": 2.5}), [(["layers", 0, "units"], "type")]),

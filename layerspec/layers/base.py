@@ -27,7 +27,7 @@ Shape = tuple  # a full shape, batch axis first; unknown sizes are None
 @functools.lru_cache(maxsize=None)
 def snake_case(class_name: str) -> str:
     """Keras's automatic layer name for a class: ``MaxPooling2D`` → ``max_pooling2d``."""
-    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)  # Keras's to_snake_case, digits and all
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
 
@@ -88,7 +88,8 @@ class Weight(NDArrayOperatorsMixin):
         """Set the array; its shape must be the declared one."""
         if tuple(array.shape) != self.shape:
             raise ShapeError(f"weight '{self.name}' has shape {self.shape}, got {tuple(array.shape)}")
-        self.value = np.ascontiguousarray(array, dtype=self.dtype)
+        # asarray keeps a 0-d weight 0-d (ascontiguousarray would make it 1-d).
+        self.value = np.asarray(array, dtype=self.dtype, order="C")
         self.version += 1
 
     def numpy(self) -> np.ndarray:
@@ -347,6 +348,21 @@ class Layer:
     def non_trainable_weights(self) -> list[Weight]:
         """Weights training leaves alone (moving statistics, frozen layers)."""
         return [weight for weight in self._weights if not (weight.trainable and self.trainable)]
+
+    def _own_sublayer(self, prefix: str, layer: "Layer") -> None:
+        """Adopt a built sublayer's declared weights as this layer's, named ``prefix/WEIGHT``.
+
+        For a layer made of layers (Bidirectional's forward and backward
+        RNNs): the sublayer keeps computing with the same :class:`Weight`
+        objects, and weights files key them ``LAYER/prefix/WEIGHT``
+        (``bidirectional/forward_lstm/kernel``).
+        """
+        for weight in layer._weights:
+            name = f"{prefix}/{weight.name}"
+            if any(own.name == name for own in self._weights):
+                raise ArgumentError(f"layer '{self.name}' declares weight '{name}' twice")
+            weight.name = name
+            self._weights.append(weight)
 
     def count_params(self) -> int:
         """Total number of scalars in the layer's weights (exact)."""
