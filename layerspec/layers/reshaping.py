@@ -3,6 +3,8 @@ ZeroPadding1D/2D, Cropping1D/2D and UpSampling1D/2D."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..arguments import ArgumentKind, Choice, DataFormat, Integer, IntList, IntTuple, describe_value
@@ -210,18 +212,18 @@ class PaddingAmounts(ArgumentKind):
         return {"anyOf": [amount, {"type": "array", "items": per_axis, "minItems": 2, "maxItems": 2}]}
 
 
-class NearestOnly(Choice):
-    """Keras's interpolation names, of which layerspec runs only 'nearest'."""
+class Interpolation(Choice):
+    """Keras's interpolation names, of which layerspec runs 'nearest' and 'bilinear'."""
 
     KERAS_MODES = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
     def __init__(self):
-        super().__init__("nearest")
+        super().__init__("nearest", "bilinear")
 
     def check(self, value, argument):
-        if isinstance(value, str) and value.lower() in self.KERAS_MODES[1:]:
-            raise ArgumentError(f"argument '{argument}': only 'nearest' interpolation is supported by layerspec, "
-                                f"got '{value}'", argument=argument)
+        if isinstance(value, str) and value.lower() in self.KERAS_MODES[2:]:
+            raise ArgumentError(f"argument '{argument}': only 'nearest' and 'bilinear' interpolation are supported "
+                                f"by layerspec, got '{value}'", argument=argument)
         return super().check(value, argument)
 
 
@@ -277,6 +279,78 @@ def _repeat(inputs: np.ndarray, sizes: tuple) -> np.ndarray:
     # One broadcast view and one copy, rather than one np.repeat per axis.
     view = np.broadcast_to(inputs.reshape(tuple(expanded) + rest), tuple(repeated) + rest)
     return view.reshape(tuple(merged) + rest)
+
+
+def _bilinear(inputs: np.ndarray, factors: tuple) -> np.ndarray:
+    """Bilinear upsampling of the spatial axes by integer ``factors``, as Keras 3.
+
+    Keras resizes with ``ops.image.resize(interpolation="bilinear")``
+    (``jax.image.resize``, no antialiasing, which only matters when
+    shrinking): output ``i`` of an axis enlarged ``s`` times samples the
+    input at ``f = (i + 0.5) / s - 0.5`` (half-pixel centres), mixing the
+    two inputs around ``f`` with weights ``1 - t`` and ``t``; past the first
+    or last centre the edge value is kept (Keras's weights, renormalised
+    over the inputs that exist, say the same). Axes are done one at a time;
+    a factor of 1 leaves an axis alone.
+
+    The weights depend only on ``i mod s``, so each axis is ``s`` phases,
+    each two shifted slices of the input multiplied and added. A
+    weight of exactly 0 (odd factors, at the input centres) is not
+    multiplied at all, and an edge value is copied, so an inf or NaN reaches
+    only the outputs that mix it (Keras's dense weight matrix would spread
+    it along the whole axis as NaN).
+    """
+    x = inputs if inputs.dtype.kind == "f" else inputs.astype(np.float32)
+    resized = [(axis, factor) for axis, factor in enumerate(factors, start=1) if factor > 1]
+    if not resized:
+        return x.copy() if x is inputs else x
+    outputs = np.empty((len(x),) + tuple(n * f for n, f in zip(x.shape[1:], factors)) + x.shape[1 + len(factors):],
+                       x.dtype)
+    # A few images at a time, so the first axis's result is still in cache for the second.
+    images = max(1, BILINEAR_CHUNK_BYTES // max(1, outputs[:1].nbytes))
+    for start in range(0, len(x), images):
+        part = x[start:start + images]
+        for number, (axis, factor) in enumerate(resized, start=1):
+            part = _bilinear_axis(part, axis, factor,
+                                  outputs[start:start + images] if number == len(resized) else None)
+    return outputs
+
+
+#: Bytes of output per chunk of a bilinear upsampling. Measured (CPU time)
+#: on a (32, 28, 28, 16) batch doubled: 10.5 ms in one piece, 6.0 ms in
+#: chunks of 1 MiB (6.3 ms in 64 KiB ones); (8, 64, 64, 32): 19.9 and 16.0 ms.
+BILINEAR_CHUNK_BYTES = 1 << 20
+
+
+def _bilinear_axis(x: np.ndarray, axis: int, factor: int, outputs: np.ndarray | None = None) -> np.ndarray:
+    """``x`` enlarged ``factor`` times along ``axis`` by half-pixel linear interpolation (into ``outputs``)."""
+    size = x.shape[axis]
+
+    def along(array: np.ndarray, *index) -> np.ndarray:
+        return array[(slice(None),) * axis + index]
+
+    if outputs is None:
+        outputs = np.empty(x.shape[:axis] + (size * factor,) + x.shape[axis + 1:], x.dtype)
+    phases = outputs.reshape(x.shape[:axis] + (size, factor) + x.shape[axis + 1:])
+    earlier, later = along(x, slice(0, size - 1)), along(x, slice(1, size))
+    scratch = np.empty_like(earlier)  # one product's values, reused by every phase
+    for phase in range(factor):
+        # Output k * factor + phase samples the input at k + position, position in (-0.5, 0.5).
+        position = (phase + 0.5) / factor - 0.5
+        target = along(phases, slice(None), phase)
+        if position == 0:
+            target[...] = x
+            continue
+        # Inputs k + low and k + low + 1 mix; at the border only the edge exists, and is kept.
+        low = math.floor(position)
+        fraction = position - low
+        inside, edge = (slice(1, size), 0) if low < 0 else (slice(0, size - 1), size - 1)
+        mixed = along(target, inside)
+        np.multiply(earlier, x.dtype.type(1 - fraction), out=mixed)
+        np.multiply(later, x.dtype.type(fraction), out=scratch)
+        np.add(mixed, scratch, out=mixed)
+        along(target, edge)[...] = along(x, edge)
+    return outputs
 
 
 class _Padding(Layer):
@@ -469,13 +543,15 @@ class UpSampling1D(_UpSampling):
 
 @register
 class UpSampling2D(_UpSampling):
-    """Enlarges an image by repeating its rows and columns (nearest neighbour).
+    """Enlarges an image by repeating its rows and columns, or by bilinear interpolation.
 
     Args:
-        size: an integer or a pair ``(rows, columns)``: how many times each
-            row and each column is repeated.
+        size: an integer or a pair ``(rows, columns)``: how many times the
+            height and the width grow.
         data_format: ``channels_last`` (the only layout layerspec uses).
-        interpolation: ``nearest`` (the only one layerspec runs).
+        interpolation: ``nearest`` (each row and column repeated) or
+            ``bilinear`` (Keras's ``ops.image.resize``: half-pixel centres,
+            edge values kept at the borders, no antialiasing).
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -484,9 +560,28 @@ class UpSampling2D(_UpSampling):
     """
 
     def __init__(self, size: IntTuple(2, min=1) = (2, 2), data_format: DataFormat() = None,
-                 interpolation: NearestOnly() = "nearest", **kwargs):
+                 interpolation: Interpolation() = "nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = size
         self.factors = size
         self.data_format = data_format
         self.interpolation = interpolation
+
+    def count_macs(self, input_shape):
+        """0 for nearest; bilinear: 2 per value written by each enlarged axis (height first)."""
+        if self.interpolation == "nearest":
+            return 0
+        _, height, width, channels = self.compute_output_shape(input_shape)
+        if None in (height, width, channels):
+            return None
+        macs = 0
+        if self.size[0] > 1:
+            macs += 2 * height * input_shape[2] * channels
+        if self.size[1] > 1:
+            macs += 2 * height * width * channels
+        return macs
+
+    def call(self, inputs):
+        if self.interpolation == "bilinear":
+            return _bilinear(inputs, self.factors)
+        return _repeat(inputs, self.factors)

@@ -31,9 +31,13 @@ def check_rank(input_shape: tuple, rank: int) -> None:
         raise ShapeError(f"expects an input of shape {layout(rank)}, got {format_shape(input_shape)}")
 
 
+#: The spatial axes of a layer of each rank, in words.
+SPATIAL_AXES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
 def layout(rank: int) -> str:
     """The input layout a layer of ``rank`` spatial axes takes, in words."""
-    return "(batch, steps, channels)" if rank == 1 else "(batch, height, width, channels)"
+    return "(batch, " + ", ".join(SPATIAL_AXES[rank]) + ", channels)"
 
 
 def padding_amounts(size: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[int, int]:

@@ -321,12 +321,14 @@ def test_padding_argument_errors(cls, value, message):
     (UpSampling1D, {"size": 0}, "argument 'size' must be an integer >= 1, got integer 0"),
     (UpSampling2D, {"size": [2, 0]}, "argument 'size' must be an integer >= 1 or a list of 2 integers >= 1, "
                                      "got a list"),
-    (UpSampling2D, {"interpolation": "bilinear"},
-     "argument 'interpolation': only 'nearest' interpolation is supported by layerspec, got 'bilinear'"),
+    (UpSampling2D, {"interpolation": "lanczos3"},
+     "argument 'interpolation': only 'nearest' and 'bilinear' interpolation are supported by layerspec, "
+     "got 'lanczos3'"),
     (UpSampling2D, {"interpolation": "Bicubic"},
-     "argument 'interpolation': only 'nearest' interpolation is supported by layerspec, got 'Bicubic'"),
+     "argument 'interpolation': only 'nearest' and 'bilinear' interpolation are supported by layerspec, "
+     "got 'Bicubic'"),
     (UpSampling2D, {"interpolation": "nearst"},
-     "argument 'interpolation' must be one of 'nearest', got string 'nearst' (did you mean 'nearest'?)"),
+     "argument 'interpolation' must be one of 'nearest', 'bilinear', got string 'nearst' (did you mean 'nearest'?)"),
     (ZeroPadding2D, {"data_format": "channels_first"},
      "argument 'data_format': 'channels_first' is not supported; layerspec uses channels_last, "
      "with channels on the last axis"),
@@ -406,3 +408,117 @@ layers:
 """, path="pad.yaml")
     assert str(caught.value) == ("pad.yaml:3:36: layer 1 'zero_padding2d' (ZeroPadding2D): argument 'padding' "
                                  "must be an integer >= 0, a pair, or a pair of pairs, got [1, 2, 3]")
+
+
+# -- UpSampling2D, interpolation: bilinear ------------------------------------------
+def bilinear_weights(size, factor):
+    """Keras's (jax.image.resize's) weights, by loops: output i samples the input at
+    (i + 0.5) / factor - 0.5 with the triangle kernel, renormalised over the inputs that exist."""
+    weights = np.zeros((size * factor, size))
+    for i in range(size * factor):
+        sample = (i + 0.5) / factor - 0.5
+        for j in range(size):
+            weights[i, j] = max(0.0, 1.0 - abs(sample - j))
+        weights[i] /= weights[i].sum()
+    return weights
+
+
+def bilinear_reference(x, sizes):
+    """Half-pixel bilinear upsampling in float64; inputs of weight 0 are not read (so not multiplied)."""
+    batch, height, width, channels = x.shape
+    rows, columns = bilinear_weights(height, sizes[0]), bilinear_weights(width, sizes[1])
+    out = np.zeros((batch, height * sizes[0], width * sizes[1], channels))
+    for b in range(batch):
+        for i in range(height * sizes[0]):
+            for j in range(width * sizes[1]):
+                for c in range(channels):
+                    out[b, i, j, c] = sum(rows[i, p] * columns[j, q] * float(x[b, p, q, c])
+                                          for p in range(height) for q in range(width)
+                                          if rows[i, p] and columns[j, q])
+    return out
+
+
+@pytest.mark.parametrize("size", [2, (3, 1), (1, 4), (3, 5), (4, 2), (1, 1)])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 2), (1, 1, 1, 1), (1, 1, 3, 2), (1, 5, 2, 1)])
+def test_bilinear_upsampling_matches_plain_loops(size, shape):
+    layer = UpSampling2D(size=size, interpolation="bilinear")
+    x = spatial_input(shape) - 1
+    out = run(layer, x)
+    np.testing.assert_allclose(out, bilinear_reference(x, layer.size), rtol=2e-6, atol=2e-6)
+
+
+def test_bilinear_upsampling_by_hand():
+    # [0, 1] doubled: samples at -0.25 (the edge), 0.25, 0.75, 1.25 (the edge).
+    x = np.array([0.0, 1.0], np.float32).reshape(1, 1, 2, 1)
+    out = UpSampling2D((1, 2), interpolation="bilinear")(x)
+    assert out[0, 0, :, 0].tolist() == [0.0, 0.25, 0.75, 1.0]
+    # Tripled: samples at -1/3, 0, 1/3, 2/3, 1, 4/3; the input centres are copied exactly.
+    out = UpSampling2D((1, 3), interpolation="bilinear")(x.astype(np.float64))
+    np.testing.assert_allclose(out[0, 0, :, 0], [0.0, 0.0, 1 / 3, 2 / 3, 1.0, 1.0], rtol=1e-15, atol=1e-15)
+    assert out.dtype == np.float64
+    # A constant image stays constant (to rounding).
+    constant = np.full((2, 3, 4, 2), 0.7, np.float32)
+    np.testing.assert_allclose(UpSampling2D(3, interpolation="bilinear")(constant), np.full((2, 9, 12, 2), 0.7),
+                               rtol=1e-7)
+
+
+def test_bilinear_keeps_non_finite_values_near_them():
+    x = spatial_input((1, 4, 5, 2), np.float64)
+    x[0, 1, 2, 0], x[0, 3, 0, 1], x[0, 0, 4, 1] = np.inf, -np.inf, np.nan
+    with np.errstate(invalid="ignore"):
+        out = UpSampling2D(3, interpolation="bilinear")(x)
+        expected = bilinear_reference(x, (3, 3))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(out), np.isneginf(expected))
+    assert np.isfinite(expected).sum() > expected.size // 2
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layer, input_shape, macs", [
+    (UpSampling2D(interpolation="bilinear"), (None, 3, 4, 2), 2 * 6 * 4 * 2 + 2 * 6 * 8 * 2),
+    (UpSampling2D((1, 3), interpolation="bilinear"), (None, 3, 4, 2), 2 * 3 * 12 * 2),
+    (UpSampling2D((3, 1), interpolation="bilinear"), (None, 3, 4, 2), 2 * 9 * 4 * 2),
+    (UpSampling2D(1, interpolation="bilinear"), (None, 3, 4, 2), 0),
+    (UpSampling2D(interpolation="bilinear"), (None, None, 4, 2), None),
+    (UpSampling2D(), (None, 3, 4, 2), 0),
+])
+def test_bilinear_macs(layer, input_shape, macs):
+    layer.build_for(input_shape)
+    assert layer.count_macs(input_shape) == macs
+    assert layer.count_params() == 0
+
+
+def test_bilinear_shapes_spelling_and_config():
+    layer = UpSampling2D([2, 3], interpolation="Bilinear")
+    assert layer.interpolation == "bilinear"
+    assert layer.compute_output_shape((None, None, 4, 5)) == (None, None, 12, 5)
+    assert layer.get_config() == {"name": "up_sampling2d", "trainable": True, "size": (2, 3), "data_format": None,
+                                  "interpolation": "bilinear"}
+
+
+def test_bilinear_upsampling_in_a_yaml_model():
+    model = layerspec.loads("""
+input: [3, 4, 2]
+layers:
+  - {type: UpSampling2D, size: [2, 3], interpolation: bilinear}
+  - {type: UpSampling2D, size: 2}
+""")
+    assert [shape[1] for shape in model.shapes] == [(None, 6, 12, 2), (None, 12, 24, 2)]
+    assert model.summary_data()["total_macs"] == 2 * 6 * 4 * 2 + 2 * 6 * 12 * 2
+    x = spatial_input((2, 3, 4, 2))
+    out = model.predict(x)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, upsample_reference(bilinear_reference(x, (2, 3)), (2, 2)), rtol=2e-6,
+                               atol=2e-6)
+
+
+def test_bilinear_chunks_of_the_batch_give_the_same_values(monkeypatch):
+    from layerspec.layers import reshaping
+
+    monkeypatch.setattr(reshaping, "BILINEAR_CHUNK_BYTES", 2 * 6 * 12 * 2 * 4)  # two images per chunk
+    x = spatial_input((5, 3, 4, 2))
+    out = run(UpSampling2D((2, 3), interpolation="bilinear"), x)
+    np.testing.assert_allclose(out, bilinear_reference(x, (2, 3)), rtol=2e-6, atol=2e-6)
+    assert UpSampling2D(interpolation="bilinear")(x[:0]).shape == (0, 6, 8, 2)
