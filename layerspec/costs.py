@@ -22,6 +22,10 @@ from .errors import LayerspecError
 #: by every stride, pool size and dilation up to 10 (and many beyond), so
 #: floor and ceil in shape rules are exact and costs are affine there.
 PROBE_SIZES = (2**16 * 3**6 * 5**4 * 7**2, 2 * 2**16 * 3**6 * 5**4 * 7**2)
+#: A third size checks that a cost really is affine in the unknown size:
+#: self-attention over an unknown length is quadratic in it, and a line
+#: through two points would be a wrong formula.
+CHECK_SIZE = 3 * PROBE_SIZES[0]
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,11 @@ def known_once_sized(model) -> bool:
 def _per_step_costs(model, unknown: tuple[int, int]) -> list[LayerCost]:
     number, axis = unknown
     runs = []
-    for size in PROBE_SIZES:
+    for size in PROBE_SIZES + (CHECK_SIZE,):
         shapes = [list(shape) for shape in model.input_shapes]
         shapes[number][axis] = size
         runs.append(_concrete_costs(model, [tuple(shape) for shape in shapes]))
-    return [_combine(first, second) for first, second in zip(*runs)]
+    return [_combine(*costs) for costs in zip(*runs)]
 
 
 def _has_shape_rule(layer) -> bool:
@@ -134,18 +138,23 @@ def _concrete_costs(model, input_shapes: list[tuple]) -> list[tuple]:
     return costs
 
 
-def _combine(first: tuple, second: tuple) -> LayerCost:
-    return LayerCost(*(_affine(a, b) for a, b in zip(first, second)))
+def _combine(first: tuple, second: tuple, check: tuple) -> LayerCost:
+    return LayerCost(*(_affine(a, b, c) for a, b, c in zip(first, second, check)))
 
 
-def _affine(at_first, at_second):
-    if at_first is None or at_second is None:
+def _affine(at_first, at_second, at_check):
+    """``per_step × size + constant`` through the two probes, or None when
+    the third size is off that line (a cost that is not affine)."""
+    if at_first is None or at_second is None or at_check is None:
         return None
-    if at_first == at_second:
+    if at_first == at_second == at_check:
         return at_first
     low, high = PROBE_SIZES
     slope = Fraction(at_second - at_first, high - low)
-    return PerStep(slope, at_first - slope * low)
+    line = PerStep(slope, at_first - slope * low)
+    if line.per_step * CHECK_SIZE + line.constant != at_check:
+        return None
+    return line
 
 
 def _elements(shape):

@@ -143,3 +143,13 @@ def test_a_layer_without_a_cost_rule_is_named_as_the_reason(input_shape, activat
     assert model.summary_data().sizes_wanted == 0
     assert lines["Total MACs"] == lines["Total FLOPs"] == "? (a layer's cost is not known)"
     assert lines["Activations"] == activations
+
+
+def test_a_cost_quadratic_in_the_unknown_size_is_unknown_not_a_wrong_line():
+    # Self-attention over an unknown length: scores grow with length², which no
+    # per-step figure describes; the projections alone would be affine.
+    summary = layerspec.loads("input: [null, 32]\nlayers:\n"
+                              "  - {type: MultiHeadAttention, num_heads: 2, key_dim: 8}\n").summary_data()
+    assert summary["layers"][0]["macs"] is None and "macs_per_step" not in summary["layers"][0]
+    assert summary["total_macs"] is None
+    assert summary["activation_bytes_per_step"] == 128  # the output is still one row per step
