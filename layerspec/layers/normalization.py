@@ -1,6 +1,9 @@
-"""Normalization layers: BatchNormalization (inference) and LayerNormalization."""
+"""Normalization layers: BatchNormalization (inference), LayerNormalization, GroupNormalization,
+UnitNormalization, and SpectralNormalization (refused: it only acts in training)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -268,3 +271,239 @@ class LayerNormalization(Layer):
         if self.beta is not None:
             centred += self.beta.value.reshape(shape)
         return centred
+
+
+class GroupCount(ArgumentKind):
+    """GroupNormalization's ``groups``: a count >= 1, or -1 for one group per channel."""
+
+    expected = "an integer >= 1, or -1 for one group per channel"
+
+    def check(self, value, argument):
+        if isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1):
+            return value
+        raise ArgumentError(f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
+                            argument=argument)
+
+    def json_schema(self):
+        return {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]}
+
+
+@register
+class GroupNormalization(Layer):
+    """Normalises each sample over groups of channels (Keras 3's GroupNormalization).
+
+    The ``axis`` channels are split into ``groups`` consecutive groups; each
+    group of each sample is normalised with the mean and the biased variance
+    taken over its channels and every other non-batch axis:
+    ``(x - mean) / sqrt(variance + epsilon) * gamma + beta``, ``gamma`` and
+    ``beta`` per channel. ``groups: 1`` normalises each sample as a whole,
+    ``groups: -1`` (one group per channel) is instance normalisation.
+
+    Args:
+        groups: the number of groups; it must divide the number of channels.
+        axis: the channels axis (``-1``: the last).
+        epsilon: added to the variance so it is never divided by zero.
+        center: whether to add the learned offset ``beta``.
+        scale: whether to multiply by the learned scale ``gamma``.
+        beta_initializer: initializer of ``beta``.
+        gamma_initializer: initializer of ``gamma``.
+
+    Input shape:
+        any rank >= 2; the size of ``axis`` must be known.
+    Output shape:
+        the same as the input.
+    """
+
+    def __init__(self, groups: GroupCount() = 32, axis: Integer() = -1, epsilon: Epsilon() = 1e-3,
+                 center: Boolean() = True, scale: Boolean() = True, beta_initializer: InitializerName() = "zeros",
+                 gamma_initializer: InitializerName() = "ones", **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.axis = axis
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = beta_initializer
+        self.gamma_initializer = gamma_initializer
+
+    def _group_count(self, input_shape) -> int:
+        """The number of groups for this input, checked against its channels."""
+        (axis,) = resolve_axes((self.axis,), input_shape)
+        channels = input_shape[axis]
+        if self.groups == -1:
+            return channels
+        if self.groups > channels:
+            raise ShapeError(f"groups {self.groups} is more than the {channels} channels on axis {self.axis} of "
+                             f"the input {format_shape(input_shape)}", argument="groups")
+        if channels % self.groups:
+            raise ShapeError(f"the {channels} channels on axis {self.axis} of the input {format_shape(input_shape)} "
+                             f"do not split into {self.groups} equal groups", argument="groups")
+        return self.groups
+
+    def build(self, input_shape):
+        self._group_count(input_shape)
+        (axis,) = resolve_axes((self.axis,), input_shape)
+        shape = (input_shape[axis],)
+        # Keras's order: gamma, then beta.
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer,
+                                     name="gamma") if self.scale else None
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer,
+                                    name="beta") if self.center else None
+
+    def compute_output_shape(self, input_shape):
+        self._group_count(input_shape)
+        return tuple(input_shape)
+
+    def count_macs(self, input_shape):
+        elements = known_product(input_shape[1:])
+        # One multiply-add each for the mean, the variance, the scale-and-shift.
+        return None if elements is None else 3 * elements
+
+    def call(self, inputs):
+        shape = inputs.shape
+        axis = self.axis % inputs.ndim
+        channels = shape[axis]
+        groups = channels if self.groups == -1 else self.groups
+        per_group = channels // groups
+        batch = shape[0]
+        # (batch, axes before, channels, axes after): the statistics sum over
+        # axes 1 and 3 per channel (accumulated in float64), then per group.
+        x = inputs.reshape(batch, math.prod(shape[1:axis]), channels, math.prod(shape[axis + 1:]))
+        count = x.shape[1] * x.shape[3] * per_group
+        if count == 0 or batch == 0:
+            return inputs.copy()
+
+        def per_channel(group_values: np.ndarray) -> np.ndarray:
+            """(batch, groups, 1) → (batch, 1, channels, 1) in the input's dtype."""
+            spread = np.broadcast_to(group_values, (batch, groups, per_group))
+            return spread.reshape(batch, 1, channels, 1).astype(inputs.dtype)
+
+        def group_mean(channel_sums: np.ndarray) -> np.ndarray:
+            return channel_sums.reshape(batch, groups, per_group).sum(axis=2, keepdims=True) / count
+
+        centred = x - per_channel(group_mean(x.sum(axis=(1, 3), dtype=np.float64)))
+        # A second pass removes what rounding left of the mean (inputs far from zero).
+        centred -= per_channel(group_mean(centred.sum(axis=(1, 3), dtype=np.float64)))
+        # The mean of squared deviations, not E[x²] - E[x]², which cancels.
+        variance = group_mean(np.einsum("bpcq,bpcq->bc", centred, centred, dtype=np.float64))
+        scale = per_channel(1 / np.sqrt(variance + self.epsilon))
+        if self.gamma is not None:
+            scale *= self.gamma.value.reshape(1, 1, channels, 1)
+        centred *= scale
+        if self.beta is not None:
+            centred += self.beta.value.reshape(1, 1, channels, 1)
+        return centred.reshape(shape)
+
+
+#: UnitNormalization divides by ``max(norm, UNIT_EPSILON)``: Keras 3 calls
+#: ``ops.normalize(x, order=2, epsilon=1e-12)``, ``x * min(rsqrt(sum(x²)),
+#: 1 / epsilon)``, so a zero vector stays zero.
+UNIT_EPSILON = 1e-12
+
+
+def _free_axes(axes: tuple, input_shape: tuple) -> tuple:
+    """Non-negative indices of ``axes``; unlike :func:`resolve_axes`, sizes may be unknown."""
+    rank = len(input_shape)
+    shown = list(axes) if len(axes) > 1 else axes[0]
+    resolved = []
+    for axis in axes:
+        if not -rank <= axis < rank:
+            raise ShapeError(f"axis {axis} is out of range for the input {format_shape(input_shape)}, "
+                             f"which has {rank} axes", argument="axis")
+        axis %= rank
+        if axis == 0:
+            raise ShapeError(f"axis {shown} is the batch axis of the input {format_shape(input_shape)}; "
+                             f"normalise a feature axis such as -1", argument="axis")
+        if axis in resolved:
+            raise ShapeError(f"axis {shown} names axis {axis} of the input {format_shape(input_shape)} twice",
+                             argument="axis")
+        resolved.append(axis)
+    return tuple(resolved)
+
+
+def unit_normalize(x: np.ndarray, axes: tuple) -> np.ndarray:
+    """``x / max(sqrt(sum(x ** 2, axes)), 1e-12)``: Keras's UnitNormalization.
+
+    A vector whose sum of squares overflows (entries beyond ~1e19 in
+    float32) is divided by its largest magnitude first, so it gets its
+    direction rather than Keras's 0 (float32 overflow); an infinite entry
+    counts as +-1 and the finite entries beside it as 0. NaN stays NaN.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = np.sum(np.square(x), axis=axes, keepdims=True)
+    finite = np.isfinite(squares)
+    if finite.all():
+        return x * _inverse_norm(squares, x.dtype)
+    largest = np.max(np.abs(x), axis=axes, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # in the rows np.where leaves out
+        infinite = np.isinf(largest)
+        scaled = np.where(infinite, np.where(np.isinf(x), np.sign(x), 0).astype(x.dtype),
+                          x / np.where(largest == 0, 1, largest))
+        scaled_squares = np.sum(np.square(scaled), axis=axes, keepdims=True)
+        return np.where(finite, x * _inverse_norm(squares, x.dtype),
+                        scaled * _inverse_norm(scaled_squares, x.dtype))
+
+
+def _inverse_norm(squares: np.ndarray, dtype) -> np.ndarray:
+    norm = np.sqrt(squares)
+    np.maximum(norm, np.dtype(dtype).type(UNIT_EPSILON), out=norm)
+    return np.reciprocal(norm, out=norm)
+
+
+@register
+class UnitNormalization(Layer):
+    """Scales each sample to unit L2 norm over ``axis``.
+
+    ``x / max(sqrt(sum(x ** 2)), 1e-12)`` (Keras 3: ``x * min(rsqrt(sum(x
+    ** 2)), 1e12)``): a zero vector stays zero. No weights.
+
+    Args:
+        axis: the axis, or list of axes, whose values form each vector
+            (``-1``: the last); not the batch axis.
+
+    Input shape:
+        any rank >= 2; sizes may be unknown.
+    Output shape:
+        the same as the input.
+    """
+
+    def __init__(self, axis: AxisOrAxes() = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.axes = axis if isinstance(axis, tuple) else (axis,)
+
+    def compute_output_shape(self, input_shape):
+        _free_axes(self.axes, input_shape)
+        return tuple(input_shape)
+
+    def count_macs(self, input_shape):
+        return known_product(input_shape[1:])  # the sum of squares
+
+    def count_elementwise(self, input_shape):
+        return known_product(input_shape[1:])  # the scaling
+
+    def call(self, inputs):
+        return unit_normalize(inputs, tuple(axis % inputs.ndim for axis in self.axes))
+
+
+@register
+class SpectralNormalization(Layer):
+    """Keras's SpectralNormalization wrapper: refused, with the way to write it.
+
+    The wrapper only acts in training, where each step's power iteration
+    divides the wrapped layer's kernel by its largest singular value and
+    stores the result in that kernel. At inference Keras applies the wrapped
+    layer with the kernel as stored, so a spec writes the wrapped layer
+    itself (its weights load under the wrapped layer's name).
+
+    Args:
+        layer: the wrapped layer (refused).
+        power_iterations: the number of power iterations per training step.
+    """
+
+    def __init__(self, layer=None, power_iterations: Integer(min=1) = 1, **kwargs):
+        super().__init__(**kwargs)
+        raise ArgumentError("SpectralNormalization only changes its layer's kernel during training (power "
+                            "iteration); at inference Keras applies the wrapped layer with its stored, already "
+                            "normalised kernel: write the wrapped layer itself instead, with that kernel",
+                            argument="type")

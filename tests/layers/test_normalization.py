@@ -406,3 +406,299 @@ layers:
     assert str(caught.value) == ("norm.yaml:4:18: layer 1 'layer_normalization' (LayerNormalization): "
                                  "argument 'rms_scaling': only false is supported by layerspec "
                                  "(Keras's RMS scaling is not implemented)")
+
+
+# -- GroupNormalization -------------------------------------------------------
+from layerspec.layers.normalization import (GroupNormalization, SpectralNormalization,  # noqa: E402
+                                            UnitNormalization, unit_normalize)
+
+
+def group_norm_reference(x, axis, groups, gamma, beta, epsilon):
+    """Plain loops: for each sample and group, the mean and biased variance of
+    every value whose channel (index on ``axis``) falls in the group."""
+    x = np.asarray(x, np.float64)
+    channels = x.shape[axis]
+    size = channels // groups
+    out = np.zeros(x.shape)
+    for sample in range(x.shape[0]):
+        for group in range(groups):
+            members = [index for index in positions(x.shape)
+                       if index[0] == sample and index[axis] // size == group]
+            # An exact mean keeps the reference exact far from zero.
+            mean = sum(Fraction(float(x[index])) for index in members) / len(members)
+            deviations = [float(Fraction(float(x[index])) - mean) for index in members]
+            variance = math.fsum(d * d for d in deviations) / len(members)
+            for index, deviation in zip(members, deviations):
+                c = index[axis]
+                y = deviation / math.sqrt(variance + epsilon)
+                out[index] = y * (1.0 if gamma is None else float(gamma[c])) + (0.0 if beta is None else float(beta[c]))
+    return out
+
+
+def test_group_norm_weights_in_keras_order_and_param_counts():
+    model = Sequential([GroupNormalization(groups=4)], input_shape=(5, 8)).init(seed=0)
+    weights = model.get_weights()
+    assert [(key, array.shape) for key, array in weights.items()] == [
+        ("group_normalization/gamma", (8,)), ("group_normalization/beta", (8,))]
+    np.testing.assert_array_equal(weights["group_normalization/gamma"], np.ones(8))
+    np.testing.assert_array_equal(weights["group_normalization/beta"], np.zeros(8))
+    assert [w.name for w in model.layers[0].trainable_weights] == ["gamma", "beta"]
+    row = model.summary_data()["layers"][0]
+    assert (row["params"], row["trainable_params"], row["non_trainable_params"]) == (16, 16, 0)
+    assert row["macs"] == 3 * 5 * 8
+    layer = GroupNormalization(groups=2, center=False)
+    layer.build_for((None, 4))
+    assert [(w.name, w.shape) for w in layer.weights] == [("gamma", (4,))]
+    layer = GroupNormalization(groups=2, scale=False)
+    layer.build_for((None, 4))
+    assert [(w.name, w.shape) for w in layer.weights] == [("beta", (4,))]
+
+
+@pytest.mark.parametrize("shape, axis, groups", [
+    ((3, 6), -1, 3), ((2, 5, 6), -1, 2), ((2, 4, 6), -1, 1), ((2, 4, 6), -1, 6), ((2, 4, 6), -1, -1),
+    ((2, 3, 4, 6), -1, 3), ((2, 6, 3, 4), 1, 2), ((2, 3, 6, 4), -2, 3), ((2, 3, 4, 6), 3, 2)])
+@pytest.mark.parametrize("center, scale", [(True, True), (False, False), (True, False)])
+def test_group_norm_values_match_plain_loops(shape, axis, groups, center, scale):
+    rng = np.random.default_rng(7)
+    layer = GroupNormalization(groups=groups, axis=axis, center=center, scale=scale, epsilon=0.01)
+    layer.build_for((None,) + shape[1:])
+    assign_random(layer, rng)
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(np.float32)
+    out = layer(x)
+    assert out.dtype == np.float32 and out.shape == shape
+    count = shape[axis] if groups == -1 else groups
+    expected = group_norm_reference(x, axis % len(shape), count, layer.gamma.value if scale else None,
+                                    layer.beta.value if center else None, 0.01)
+    np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-6)
+
+
+def test_group_norm_float64_and_far_from_zero():
+    rng = np.random.default_rng(8)
+    x = 1e8 + rng.standard_normal((2, 5, 4)) * 1e-3
+    model = Sequential([GroupNormalization(groups=2, epsilon=1e-12)], input_shape=(5, 4), dtype="float64").init(seed=0)
+    out = model.predict(x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, group_norm_reference(x, 2, 2, None, None, 1e-12), rtol=1e-9, atol=1e-9)
+    x32 = (1e4 + rng.standard_normal((2, 6, 4))).astype(np.float32)
+    layer = GroupNormalization(groups=2, epsilon=1e-6, center=False, scale=False)
+    out = layer(x32)
+    np.testing.assert_allclose(out, group_norm_reference(x32, 2, 2, None, None, 1e-6), rtol=1e-5, atol=1e-5)
+
+
+def test_group_norm_constant_input_and_unknown_sizes():
+    layer = GroupNormalization(groups=2, epsilon=SMALLEST_EPSILON)
+    layer.build_for((None, None, 4))
+    assert layer.compute_output_shape((None, None, 4)) == (None, None, 4)
+    assert layer.count_macs((None, None, 4)) is None
+    layer.gamma.assign(np.ones(4, np.float32))
+    layer.beta.assign(np.zeros(4, np.float32))
+    with np.errstate(all="raise"):
+        out = layer(np.full((2, 3, 4), 0.25, np.float32))
+    np.testing.assert_array_equal(out, np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("kwargs, shape, message", [
+    ({"groups": 32}, (None, 5, 16), "groups 32 is more than the 16 channels on axis -1 of the input (None, 5, 16)"),
+    ({"groups": 4}, (None, 6), "the 6 channels on axis -1 of the input (None, 6) do not split into 4 equal groups"),
+    ({"groups": 2, "axis": 3}, (None, 5, 4), "axis 3 is out of range for the input (None, 5, 4), which has 3 axes"),
+    ({"groups": 2, "axis": 0}, (None, 5, 4),
+     "axis 0 is the batch axis of the input (None, 5, 4); normalise a feature axis such as -1"),
+    ({"groups": 2}, (None, 5, None), "needs a known size on axis 2 (axis -1), got (None, 5, None)"),
+])
+def test_group_norm_shape_errors(kwargs, shape, message):
+    with pytest.raises(ShapeError) as caught:
+        GroupNormalization(**kwargs).build_for(shape)
+    assert caught.value.message == message
+    with pytest.raises(ShapeError):
+        GroupNormalization(**kwargs).compute_output_shape(shape)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"groups": 0}, "argument 'groups' must be an integer >= 1, or -1 for one group per channel, got integer 0"),
+    ({"groups": -2}, "argument 'groups' must be an integer >= 1, or -1 for one group per channel, got integer -2"),
+    ({"groups": True}, "argument 'groups' must be an integer >= 1, or -1 for one group per channel, "
+                       "got boolean true"),
+    ({"axis": [1, 2]}, "argument 'axis' must be an integer, got a list"),
+    ({"epsilon": 0}, f"argument 'epsilon' must be a number >= {SMALLEST_EPSILON!r} (float32's smallest normal "
+                     "number), got integer 0"),
+    ({"gamma_regularizer": "l2"}, "argument 'gamma_regularizer' is a Keras training option that layerspec does "
+                                  "not support (it runs inference only)"),
+])
+def test_group_norm_argument_errors(kwargs, message):
+    with pytest.raises(ArgumentError) as caught:
+        GroupNormalization(**kwargs)
+    assert caught.value.message == message
+
+
+def test_group_norm_in_a_spec_points_at_groups():
+    spec = loads_spec("""input: [10, 12]
+layers:
+  - type: GroupNormalization
+    groups: 5
+""", path="norm.yaml")
+    with pytest.raises(ShapeError) as caught:
+        build_model(spec)
+    assert str(caught.value) == ("norm.yaml:4:13: layer 1 'group_normalization' (GroupNormalization): the 12 "
+                                 "channels on axis -1 of the input (None, 10, 12) do not split into 5 equal groups")
+
+
+def test_group_norm_matches_keras_in_the_conv1d_family_fixture():
+    """Keras 3.15's own GroupNormalization (groups 5 on 5 channels) inside a
+    real model: the layers before it are computed here by plain loops from
+    the fixture's h5 weights (those layer types are tested elsewhere), ours
+    is applied, then LeakyReLU(0.1), the average over steps and softmax must
+    give Keras's outputs."""
+    from tests.keras_fixtures import ATOL, RTOL, load_fixture
+
+    fixture = load_fixture("conv1d_family")
+    h5 = {key: value.astype(np.float64) for key, value in fixture.h5.items()}
+    x = fixture.inputs["input_layer"].astype(np.float64)  # (4, 20, 3)
+    # Conv1D: causal, dilation 2, kernel 3, relu.
+    kernel, bias = h5["layers/conv1d/vars/0"], h5["layers/conv1d/vars/1"]
+    padded = np.pad(x, ((0, 0), (4, 0), (0, 0)))
+    h = np.zeros((4, 20, 6))
+    for t in range(20):
+        for j in range(3):
+            h[:, t] += padded[:, t + 2 * j] @ kernel[j]
+    h = np.maximum(h + bias, 0)
+    # Conv1DTranspose: kernel (k, filters, in), stride 2, valid: length (20 - 1) * 2 + 3.
+    kernel, bias = h5["layers/conv1d_transpose/vars/0"], h5["layers/conv1d_transpose/vars/1"]
+    t_out = np.zeros((4, 41, 4))
+    for i in range(20):
+        for j in range(3):
+            t_out[:, 2 * i + j] += h[:, i] @ kernel[j].T
+    h = t_out + bias
+    # DepthwiseConv1D: depth_multiplier 2, valid; output channel c * 2 + m.
+    kernel, bias = h5["layers/depthwise_conv1d/vars/0"], h5["layers/depthwise_conv1d/vars/1"]
+    d_out = np.zeros((4, 39, 8))
+    for t in range(39):
+        for c in range(4):
+            for m in range(2):
+                d_out[:, t, 2 * c + m] = sum(h[:, t + j, c] * kernel[j, c, m] for j in range(3))
+    h = d_out + bias
+    # SeparableConv1D: depthwise (multiplier 1, 'same') then pointwise, one bias.
+    depthwise, pointwise = h5["layers/separable_conv1d/vars/0"], h5["layers/separable_conv1d/vars/1"]
+    padded = np.pad(h, ((0, 0), (1, 1), (0, 0)))
+    s = np.zeros((4, 39, 8))
+    for t in range(39):
+        s[:, t] = sum(padded[:, t + j] * depthwise[j, :, 0] for j in range(3))
+    h = s @ pointwise[0] + h5["layers/separable_conv1d/vars/2"]
+    # Ours, with Keras's weights (gamma, beta), in float32 as Keras ran it.
+    layer = GroupNormalization(groups=5, axis=-1, epsilon=0.001)
+    layer.build_for((None, 39, 5))
+    layer.gamma.assign(fixture.h5["layers/group_normalization/vars/0"])
+    layer.beta.assign(fixture.h5["layers/group_normalization/vars/1"])
+    h = layer(h.astype(np.float32)).astype(np.float64)
+    h = np.where(h >= 0, h, 0.1 * h).mean(axis=1)
+    h = np.exp(h - h.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(h / h.sum(axis=1, keepdims=True), fixture.outputs["softmax"], rtol=RTOL, atol=ATOL)
+
+
+# -- UnitNormalization ----------------------------------------------------------
+def unit_norm_reference(x, axes):
+    """Plain loops: each vector (the values sharing the indices off ``axes``)
+    divided by max(its L2 norm, 1e-12), summed exactly in float64."""
+    x = np.asarray(x, np.float64)
+    kept = [a for a in range(x.ndim) if a not in axes]
+    out = np.zeros(x.shape)
+    for outer in positions([x.shape[a] for a in kept]):
+        members = []
+        for inner in positions([x.shape[a] for a in axes]):
+            index = [0] * x.ndim
+            for a, i in zip(kept, outer):
+                index[a] = i
+            for a, i in zip(axes, inner):
+                index[a] = i
+            members.append(tuple(index))
+        norm = math.sqrt(math.fsum(x[index] ** 2 for index in members))
+        for index in members:
+            out[index] = x[index] / max(norm, 1e-12)
+    return out
+
+
+@pytest.mark.parametrize("shape, axis", [((3, 5), -1), ((2, 3, 4), 1), ((2, 3, 4), [1, 2]), ((2, 3, 4, 2), [-1, 1]),
+                                         ((2, 3, 4, 2), -2)])
+def test_unit_norm_values_match_plain_loops(shape, axis):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer = UnitNormalization(axis=axis)
+    out = layer(x)
+    assert out.dtype == np.float32 and out.shape == shape
+    axes = [a % len(shape) for a in (axis if isinstance(axis, list) else [axis])]
+    np.testing.assert_allclose(out, unit_norm_reference(x, axes), rtol=2e-6, atol=1e-7)
+    assert layer.count_params() == 0
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + shape[1:]
+
+
+def test_unit_norm_edge_values_without_warnings():
+    x = np.array([[0.0, 0.0, 0.0],  # zero stays zero
+                  [3e-13, 4e-13, 0.0],  # norm 5e-13 < 1e-12: divided by 1e-12, as Keras
+                  [3e30, -4e30, 0.0],  # squares overflow float32: the direction still
+                  [np.inf, 1.0, -np.inf],  # infinite entries count as +-1
+                  [np.nan, 1.0, 0.0],  # NaN stays NaN
+                  [3.0, 4.0, 0.0]], np.float32)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = UnitNormalization()(x)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], [0, 0, 0])
+    np.testing.assert_allclose(out[1], [0.3, 0.4, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[2], [0.6, -0.8, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[3], [2 ** -0.5, 0.0, -2 ** -0.5], rtol=1e-6)
+    assert np.isnan(out[4]).all()
+    np.testing.assert_allclose(out[5], [0.6, 0.8, 0.0], rtol=1e-6)
+    # float64 in, float64 out, to its precision.
+    x64 = np.random.default_rng(10).standard_normal((3, 7)) * 1e100
+    np.testing.assert_allclose(unit_normalize(x64, (1,)), unit_norm_reference(x64, [1]), rtol=1e-14)
+
+
+def test_unit_norm_costs_and_unknown_sizes():
+    layer = UnitNormalization()
+    assert layer.compute_output_shape((None, None, 6)) == (None, None, 6)
+    assert layer.count_macs((None, 5, 6)) == 30 and layer.count_elementwise((None, 5, 6)) == 30
+    assert layer.count_macs((None, None, 6)) is None
+
+
+@pytest.mark.parametrize("axis, shape, message", [
+    (3, (None, 5, 4), "axis 3 is out of range for the input (None, 5, 4), which has 3 axes"),
+    (0, (None, 5, 4), "axis 0 is the batch axis of the input (None, 5, 4); normalise a feature axis such as -1"),
+    ([1, -2], (None, 5, 4), "axis [1, -2] names axis 1 of the input (None, 5, 4) twice"),
+])
+def test_unit_norm_axis_errors(axis, shape, message):
+    with pytest.raises(ShapeError) as caught:
+        UnitNormalization(axis=axis).compute_output_shape(shape)
+    assert caught.value.message == message
+
+
+def test_unit_norm_argument_error():
+    with pytest.raises(ArgumentError) as caught:
+        UnitNormalization(axis="last")
+    assert caught.value.message == ("argument 'axis' must be an integer or a non-empty list of integers, "
+                                    "got string 'last'")
+
+
+# -- SpectralNormalization --------------------------------------------------------
+SPECTRAL_MESSAGE = ("SpectralNormalization only changes its layer's kernel during training (power iteration); at "
+                    "inference Keras applies the wrapped layer with its stored, already normalised kernel: write "
+                    "the wrapped layer itself instead, with that kernel")
+
+
+def test_spectral_normalization_is_refused_with_the_way_to_write_it():
+    with pytest.raises(ArgumentError) as caught:
+        SpectralNormalization(layer={"type": "Dense", "units": 3})
+    assert caught.value.message == SPECTRAL_MESSAGE
+    spec = loads_spec("""input: [4]
+layers:
+  - type: SpectralNormalization
+    layer: {type: Dense, units: 3}
+    power_iterations: 2
+""", path="sn.yaml")
+    with pytest.raises(ArgumentError) as caught:
+        build_model(spec)
+    assert str(caught.value) == f"sn.yaml:3:11: layer 1 'spectral_normalization' (SpectralNormalization): " \
+                                f"{SPECTRAL_MESSAGE}"
+    with pytest.raises(ArgumentError) as caught:
+        SpectralNormalization(power_iterations=0)
+    assert caught.value.message == "argument 'power_iterations' must be an integer >= 1, got integer 0"
