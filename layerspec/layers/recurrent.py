@@ -1,9 +1,16 @@
 """Recurrent layers: SimpleRNN, LSTM and GRU, with Keras 3's weights and maths.
 
 Every layer reads ``(batch, timesteps, features)`` and starts from a zero
-state. The forward pass projects the inputs of all time steps with one
-matrix product, then loops over time only for the recurrent product; gate
-buffers are allocated once and worked on in place.
+state, or from the initial states given as further inputs (``inputs: [x,
+h0, c0]`` in a spec, Keras's ``initial_state``); with ``return_state`` it
+has several outputs, ``[output, state_h, state_c]`` (LSTM) or ``[output,
+state_h]``, in Keras's order. layerspec runs stateless inference, so
+``stateful`` is refused, and ``unroll`` (how Keras compiles the loop) is
+accepted and changes nothing.
+
+The forward pass projects the inputs of all time steps with one matrix
+product, then loops over time only for the recurrent product; gate buffers
+are allocated once and worked on in place.
 
 LSTM with its default activations (tanh, sigmoid) takes a faster path: one
 product per step of ``[x_t, h, 1]`` with the stacked ``[kernel;
@@ -17,8 +24,9 @@ runs elementwise work on contiguous blocks several times faster than on
 column slices of a wider array.
 
 A sequence of length 0 (possible at run time when ``timesteps`` is unknown)
-is accepted, although Keras fails on it: the last output is the zero initial
-state, and ``return_sequences`` gives ``(batch, 0, units)``.
+is accepted, although Keras fails on it: the last output is the initial
+state (zero unless given), and ``return_sequences`` gives ``(batch, 0,
+units)``.
 """
 
 from __future__ import annotations
@@ -134,7 +142,102 @@ def activate_gates(function, joined: np.ndarray, gates: tuple) -> None:
             activate(function, gate, gate)
 
 
-class _Recurrent(Layer):
+def refuse_stateful(stateful) -> None:
+    """``stateful: true`` cannot be honoured: say why."""
+    if stateful:
+        raise ArgumentError("argument 'stateful' must be false: layerspec runs stateless inference, carrying no "
+                            "state from one batch to the next (each batch starts from the zero or given initial "
+                            "state)", argument="stateful")
+
+
+def _is_shape_list(shape) -> bool:
+    return isinstance(shape, list) and bool(shape) and isinstance(shape[0], (tuple, list))
+
+
+class RecurrentBase(Layer):
+    """What every recurrent layer shares: initial states as extra inputs and
+    ``return_state``'s several outputs.
+
+    The layer takes its sequence alone, or a list ``[sequence, *initial
+    states]`` (Keras's ``initial_state``), one state per name in
+    ``state_names``. With ``return_state`` its outputs are ``[output,
+    *final states]``, named ``output`` and the state names. Subclasses
+    implement ``_output_shape(sequence_shape)`` and
+    ``_state_shape(sequence_shape)``.
+    """
+
+    takes_several_inputs = True
+    accepts_single_input = True
+    #: The states in Keras's order (LSTM: h then c).
+    state_names: tuple = ("state_h",)
+    return_state = False
+
+    @property
+    def output_names(self):
+        return ["output", *self.state_names] if self.return_state else None
+
+    # -- shapes -----------------------------------------------------------
+    def _split_inputs(self, input_shape) -> tuple[tuple, list]:
+        """``(sequence shape, initial state shapes)``; the states checked."""
+        if not _is_shape_list(input_shape):
+            return tuple(input_shape), []
+        sequence, states = tuple(input_shape[0]), [tuple(state) for state in input_shape[1:]]
+        if states:
+            expected = self._state_shape(sequence)
+            self._check_state_count(len(states))
+            for number, (name, state) in enumerate(zip(self.state_names, states), start=1):
+                if len(state) != len(expected) or any(
+                        size is not None and want is not None and size != want
+                        for size, want in zip(state[1:], expected[1:])):
+                    raise ShapeError(f"initial state {number} ({name}) must have shape {format_shape(expected)}, "
+                                     f"got {format_shape(state)}", argument="inputs")
+        return sequence, states
+
+    def _check_state_count(self, given: int) -> None:
+        count = len(self.state_names)
+        if given != count:
+            names = ", ".join(self.state_names)
+            raise ShapeError(f"takes its input sequence and, optionally, its {count} initial "
+                             f"state{'s' if count > 1 else ''} ({names}); got {given} "
+                             f"state{'s' if given != 1 else ''}", argument="inputs")
+
+    def _sequence_shape(self, input_shape) -> tuple:
+        return self._split_inputs(input_shape)[0]
+
+    def compute_output_shape(self, input_shape):
+        sequence = self._sequence_shape(input_shape)
+        output = self._output_shape(sequence)
+        if not self.return_state:
+            return output
+        return [output] + [self._state_shape(sequence)] * len(self.state_names)
+
+    def _output_shape(self, sequence: tuple) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _state_shape(self, sequence: tuple) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- computing --------------------------------------------------------
+    def _split_arrays(self, inputs) -> tuple[np.ndarray, list]:
+        """``(sequence, initial states)`` of a call's input; states checked against the sequence."""
+        if not isinstance(inputs, (list, tuple)):
+            return inputs, []
+        x, states = inputs[0], list(inputs[1:])
+        if states:
+            self._check_state_count(len(states))
+            expected = (x.shape[0],) + self._state_shape((None,) + tuple(x.shape[1:]))[1:]
+            for number, (name, state) in enumerate(zip(self.state_names, states), start=1):
+                if tuple(state.shape) != expected:
+                    raise ShapeError(f"initial state {number} ({name}) must have shape {format_shape(expected)}, "
+                                     f"got {format_shape(state.shape)}")
+        return x, states
+
+    def _outputs(self, output: np.ndarray, states: list):
+        """The call's result: the output, or with ``return_state`` the list of it and the states."""
+        return [output, *states] if self.return_state else output
+
+
+class _Recurrent(RecurrentBase):
     """What SimpleRNN, LSTM and GRU share: checks, weights, shapes, the time loop.
 
     Subclasses set ``gates`` (how many ``units``-wide blocks the kernels
@@ -145,14 +248,7 @@ class _Recurrent(Layer):
 
     def _setup(self, units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll):
-        if return_state:
-            raise ArgumentError(
-                "argument 'return_state' must be false: a layer in a Sequential stack has a single output "
-                "(use return_sequences: true to output the state of every time step)", argument="return_state")
-        if stateful:
-            raise ArgumentError(
-                "argument 'stateful' must be false: layerspec starts every batch from a zero state",
-                argument="stateful")
+        refuse_stateful(stateful)
         self.units = units
         self.activation = state_activation(activation, "activation")
         self.use_bias = use_bias
@@ -177,13 +273,18 @@ class _Recurrent(Layer):
             raise ShapeError(f"needs a known number of features (the last axis), got {format_shape(input_shape)}")
         return input_shape[-1]
 
-    def compute_output_shape(self, input_shape):
-        self._features(input_shape)
+    def _output_shape(self, sequence):
+        self._features(sequence)
         if self.return_sequences:
-            return (input_shape[0], input_shape[1], self.units)
-        return (input_shape[0], self.units)
+            return (sequence[0], sequence[1], self.units)
+        return (sequence[0], self.units)
+
+    def _state_shape(self, sequence):
+        self._features(sequence)
+        return (sequence[0], self.units)
 
     def count_macs(self, input_shape):
+        input_shape = self._sequence_shape(input_shape)
         steps, features = input_shape[1], self._features(input_shape)
         if steps is None:
             return None
@@ -197,7 +298,7 @@ class _Recurrent(Layer):
     activations_per_step = 1
 
     def count_elementwise(self, input_shape):
-        steps = input_shape[1]
+        steps = self._sequence_shape(input_shape)[1]
         if steps is None:
             return None
         bias_adds = self.gates * self.bias_rows() if self.use_bias else 0
@@ -209,7 +310,7 @@ class _Recurrent(Layer):
 
     # -- weights ----------------------------------------------------------
     def build(self, input_shape):
-        features = self._features(input_shape)
+        features = self._features(self._sequence_shape(input_shape))
         width = self.gates * self.units
         self.kernel = self.add_weight(shape=(features, width), initializer=self.kernel_initializer, name="kernel")
         self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer,
@@ -231,7 +332,8 @@ class _Recurrent(Layer):
 
     # -- computing --------------------------------------------------------
     def call(self, inputs):
-        x = inputs if inputs.dtype.kind == "f" else inputs.astype(self.dtype)
+        x, initial = self._split_arrays(inputs)
+        x = x if x.dtype.kind == "f" else x.astype(self.dtype)
         dtype = x.dtype
         batch, steps, features = x.shape
         input_bias, recurrent_bias = self._split_bias(dtype)
@@ -244,12 +346,24 @@ class _Recurrent(Layer):
         # Keras returns the sequence in processing order, reversed for go_backwards.
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
-        state = np.zeros((batch, self.units), dtype)
+        # Steps update the state in place: it is this call's own array, never a given one.
+        state = np.array(initial[0], dtype) if initial else np.zeros((batch, self.units), dtype)
+        self._start(work, initial[1:])
         for position, step in enumerate(order):
             state = self._step(projected[:, step], state, work)
             if sequence is not None:
                 sequence[:, position] = state
-        return sequence if sequence is not None else np.ascontiguousarray(state)
+        if not self.return_state:
+            return sequence if sequence is not None else np.ascontiguousarray(state)
+        output = sequence if sequence is not None else state.copy()
+        return self._outputs(output, [state.copy(), *self._final_states(work)])
+
+    def _start(self, work: dict, initial: list) -> None:
+        """Set the states besides ``h`` (LSTM's carry) from the given ones, if any."""
+
+    def _final_states(self, work: dict) -> list:
+        """The states besides ``h`` after the last step."""
+        return []
 
     def _workspace(self, batch, dtype, recurrent, recurrent_bias) -> dict:
         """The weights and scratch buffers every step reuses."""
@@ -284,19 +398,25 @@ class SimpleRNN(_Recurrent):
         recurrent_dropout: likewise for the recurrent state.
         seed: seed of the dropout masks (checked, unused).
         return_sequences: output every step's state instead of the last.
-        return_state: only ``false``: a Sequential layer has one output.
+        return_state: also output the final state: outputs ``[output,
+            state_h]``.
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
-        stateful: only ``false``: every batch starts from a zero state.
-        unroll: accepted; it does not change results.
+        stateful: refused: layerspec runs stateless inference.
+        unroll: accepted and ignored (it only changes how Keras compiles
+            the loop, not the results).
 
-    A sequence of length 0 gives a zero last output (Keras would fail).
+    A sequence of length 0 gives the initial state as the last output
+    (Keras would fail).
 
     Input shape:
         ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+        Or a list ``[sequence, h0]`` (Keras's ``initial_state``), ``h0``
+        ``(batch, units)``.
     Output shape:
         ``(batch, timesteps, units)`` with ``return_sequences``, else
-        ``(batch, units)``.
+        ``(batch, units)``; with ``return_state`` a list ``[output,
+        state_h]``, ``state_h`` ``(batch, units)``.
     """
 
     gates = 1
@@ -350,23 +470,30 @@ class LSTM(_Recurrent):
         recurrent_dropout: likewise for the recurrent state.
         seed: seed of the dropout masks (checked, unused).
         return_sequences: output every step's ``h`` instead of the last.
-        return_state: only ``false``: a Sequential layer has one output.
+        return_state: also output the final states: outputs ``[output,
+            state_h, state_c]``.
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
-        stateful: only ``false``: every batch starts from a zero state.
-        unroll: accepted; it does not change results.
+        stateful: refused: layerspec runs stateless inference.
+        unroll: accepted and ignored (it only changes how Keras compiles
+            the loop, not the results).
         use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
 
-    A sequence of length 0 gives a zero last output (Keras would fail).
+    A sequence of length 0 gives the initial state as the last output
+    (Keras would fail).
 
     Input shape:
         ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+        Or a list ``[sequence, h0, c0]`` (Keras's ``initial_state``),
+        each state ``(batch, units)``.
     Output shape:
         ``(batch, timesteps, units)`` with ``return_sequences``, else
-        ``(batch, units)``.
+        ``(batch, units)``; with ``return_state`` a list ``[output,
+        state_h, state_c]``, each state ``(batch, units)``.
     """
 
     gates = 4
+    state_names = ("state_h", "state_c")
     activations_per_step = 5  # sigmoid i, f, o; tanh g and tanh(c)
     state_update_ops = 4  # f*c, i*g, their sum, o*tanh(c)
 
@@ -399,7 +526,8 @@ class LSTM(_Recurrent):
     def call(self, inputs):
         if self.activation is not activations.tanh or self.recurrent_activation is not activations.sigmoid:
             return super().call(inputs)
-        x = inputs if inputs.dtype.kind == "f" else inputs.astype(self.dtype)
+        x, initial = self._split_arrays(inputs)
+        x = x if x.dtype.kind == "f" else x.astype(self.dtype)
         dtype = x.dtype
         batch, steps, features = x.shape
         units = self.units
@@ -411,6 +539,9 @@ class LSTM(_Recurrent):
             joined[:, -1] = 1
         step_input, state = joined[:, :features], joined[:, features:features + units]
         carry, scratch = np.zeros((batch, units), dtype), np.empty((batch, units), dtype)
+        if initial:
+            np.copyto(state, initial[0], casting="unsafe")
+            np.copyto(carry, initial[1], casting="unsafe")
         if by_gate:
             gates = np.empty((4, batch, units), dtype)
             input_gate, forget_gate, output_gate, candidate = gates
@@ -434,7 +565,8 @@ class LSTM(_Recurrent):
             np.multiply(output_gate, scratch, out=state)
             if sequence is not None:
                 sequence[:, position] = state
-        return sequence if sequence is not None else state.copy()
+        output = sequence if sequence is not None else state.copy()
+        return self._outputs(output, [state.copy(), carry]) if self.return_state else output
 
     def _step_matrix(self, by_gate: bool, dtype) -> np.ndarray:
         """``[kernel; recurrent_kernel; bias]`` with gates i, f, o (halved), c.
@@ -459,6 +591,13 @@ class LSTM(_Recurrent):
         work["carry"] = np.zeros((batch, self.units), dtype)
         work["scratch"] = np.empty((batch, self.units), dtype)
         return work
+
+    def _start(self, work, initial):
+        if initial:
+            np.copyto(work["carry"], initial[0], casting="unsafe")
+
+    def _final_states(self, work):
+        return [work["carry"]]
 
     def _step(self, gates, state, work):
         units, carry, scratch = self.units, work["carry"], work["scratch"]
@@ -507,22 +646,28 @@ class GRU(_Recurrent):
         recurrent_dropout: likewise for the recurrent state.
         seed: seed of the dropout masks (checked, unused).
         return_sequences: output every step's state instead of the last.
-        return_state: only ``false``: a Sequential layer has one output.
+        return_state: also output the final state: outputs ``[output,
+            state_h]``.
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
-        stateful: only ``false``: every batch starts from a zero state.
-        unroll: accepted; it does not change results.
+        stateful: refused: layerspec runs stateless inference.
+        unroll: accepted and ignored (it only changes how Keras compiles
+            the loop, not the results).
         reset_after: apply the reset gate after the recurrent product
             (Keras's default, cuDNN compatible) or before it.
         use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
 
-    A sequence of length 0 gives a zero last output (Keras would fail).
+    A sequence of length 0 gives the initial state as the last output
+    (Keras would fail).
 
     Input shape:
         ``(batch, timesteps, features)``; ``timesteps`` may be unknown.
+        Or a list ``[sequence, h0]`` (Keras's ``initial_state``), ``h0``
+        ``(batch, units)``.
     Output shape:
         ``(batch, timesteps, units)`` with ``return_sequences``, else
-        ``(batch, units)``.
+        ``(batch, units)``; with ``return_state`` a list ``[output,
+        state_h]``, ``state_h`` ``(batch, units)``.
     """
 
     gates = 3

@@ -154,7 +154,8 @@ def test_output_shapes(layer_class, input_shape, return_sequences, expected):
 def test_unknown_timesteps_in_a_model(layer_class):
     model = Sequential([layer_class(5, return_sequences=True), layer_class(3)], input_shape=(None, 4))
     model.build()
-    assert model.shapes == [((None, None, 4), (None, None, 5)), ((None, None, 5), (None, 3))]
+    # A recurrent layer takes a list [sequence, *initial states]; a stack gives it the sequence alone.
+    assert model.shapes == [([(None, None, 4)], (None, None, 5)), ([(None, None, 5)], (None, 3))]
     assert [layer.count_macs(shape) for layer, (shape, _) in zip(model.layers, model.shapes)] == [None, None]
     model.init(seed=1)
     for steps in (1, 7):
@@ -396,16 +397,14 @@ def test_shape_errors(layer_class, shape, message):
     assert caught.value.message == message
 
 
-RETURN_STATE = ("argument 'return_state' must be false: a layer in a Sequential stack has a single output "
-                "(use return_sequences: true to output the state of every time step)")
+STATEFUL = ("argument 'stateful' must be false: layerspec runs stateless inference, carrying no state from one "
+            "batch to the next (each batch starts from the zero or given initial state)")
 
 
 @pytest.mark.parametrize("layer_class", [SimpleRNN, LSTM, GRU])
 @pytest.mark.parametrize("kwargs, message, argument", [
     ({"units": 0}, "argument 'units' must be an integer >= 1, got integer 0", "units"),
-    ({"units": 2, "return_state": True}, RETURN_STATE, "return_state"),
-    ({"units": 2, "stateful": True},
-     "argument 'stateful' must be false: layerspec starts every batch from a zero state", "stateful"),
+    ({"units": 2, "stateful": True}, STATEFUL, "stateful"),
     ({"units": 2, "dropout": 1.5}, "argument 'dropout' must be a number >= 0 and <= 1, got number 1.5", "dropout"),
     ({"units": 2, "recurrent_dropout": -0.1},
      "argument 'recurrent_dropout' must be a number >= 0 and <= 1, got number -0.1", "recurrent_dropout"),
@@ -481,13 +480,183 @@ def test_spec_error_points_at_the_recurrent_layer_given_a_rank_2_input():
                                  "needs an input of shape (batch, timesteps, features), got (None, 4)")
 
 
-def test_spec_error_points_at_return_state():
+def test_spec_error_points_at_stateful():
     text = (
         "input: [5, 8]\n"
         "layers:\n"
         "  - type: GRU\n"
         "    units: 3\n"
-        "    return_state: true\n")
+        "    stateful: true\n")
     with pytest.raises(ArgumentError) as caught:
         build_model(loads_spec(text, "specs/gru.yaml"))
-    assert str(caught.value) == f"specs/gru.yaml:5:19: layer 1 'gru' (GRU): {RETURN_STATE}"
+    assert str(caught.value) == f"specs/gru.yaml:5:15: layer 1 'gru' (GRU): {STATEFUL}"
+
+
+# -- return_state and initial states -------------------------------------------------
+CELLS = {SimpleRNN: simple_rnn_cell, LSTM: lstm_cell, GRU: gru_cell}
+
+
+def run_reference_states(cell_and_state, x, go_backwards=False, return_sequences=False, initial=None):
+    """``(outputs, final states)`` step by step, per sample, from the zero
+    state or ``initial`` (one (batch, units) array per state)."""
+    step, zero = cell_and_state
+    outputs, finals = [], []
+    for number, sample in enumerate(np.asarray(x, np.float64)):
+        state = zero if initial is None else tuple(np.asarray(s[number], np.float64) for s in initial)
+        sequence = []
+        for x_t in (sample[::-1] if go_backwards else sample):
+            h, state = step(x_t, state)
+            sequence.append(h)
+        outputs.append(np.array(sequence).reshape(len(sequence), -1) if return_sequences else state[0])
+        finals.append(state)
+    return np.array(outputs), [np.array([final[k] for final in finals]) for k in range(len(zero))]
+
+
+@pytest.mark.parametrize("layer_class, names", [(SimpleRNN, ["output", "state_h"]),
+                                                (LSTM, ["output", "state_h", "state_c"]),
+                                                (GRU, ["output", "state_h"])])
+def test_return_state_names_and_shapes(layer_class, names):
+    layer = layer_class(6, return_state=True)
+    assert layer.output_names == names
+    assert layer_class(6).output_names is None
+    states = [(None, 6)] * (len(names) - 1)
+    assert layer.compute_output_shape((None, 10, 8)) == [(None, 6)] + states
+    assert layer.compute_output_shape([(None, None, 8)]) == [(None, 6)] + states
+    assert layer.compute_output_shape([(None, 10, 8)] + states) == [(None, 6)] + states
+    layer.return_sequences = True
+    assert layer.compute_output_shape((None, 10, 8)) == [(None, 10, 6)] + states
+    # Parameters and MACs do not change: the states are what the layer computes anyway.
+    plain = layer_class(6)
+    plain.build_for((None, 10, 8))
+    layer.build_for([(None, 10, 8)])
+    assert layer.count_params() == plain.count_params()
+    assert layer.count_macs([(None, 10, 8)] + states) == plain.count_macs((None, 10, 8))
+
+
+STATE_CASES = [
+    (lambda **kw: SimpleRNN(5, **kw), lambda w: simple_rnn_cell(w)),
+    (lambda **kw: LSTM(5, **kw), lambda w: lstm_cell(w)),
+    (lambda **kw: GRU(5, **kw), lambda w: gru_cell(w)),
+    (lambda **kw: GRU(5, reset_after=False, **kw), lambda w: gru_cell(w, reset_after=False)),
+    # LSTM's general path (not tanh and sigmoid)
+    (lambda **kw: LSTM(5, activation="softsign", recurrent_activation="hard_sigmoid", **kw),
+     lambda w: lstm_cell(w, "softsign", "hard_sigmoid")),
+]
+STATE_IDS = ["rnn", "lstm", "gru", "gru-reset-before", "lstm-general"]
+
+
+@pytest.mark.parametrize("go_backwards, return_sequences", DIRECTIONS)
+@pytest.mark.parametrize("make_layer, make_cell", STATE_CASES, ids=STATE_IDS)
+def test_return_state_gives_the_last_steps_states(make_layer, make_cell, go_backwards, return_sequences):
+    rng = np.random.default_rng(11)
+    layer = built_layer(make_layer(go_backwards=go_backwards, return_sequences=return_sequences,
+                                   return_state=True), 3, rng)
+    x = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    result = layer(x)
+    expected, states = run_reference_states(make_cell(float64_weights(layer)), x, go_backwards, return_sequences)
+    assert isinstance(result, list) and len(result) == 1 + len(states) == 1 + len(layer.state_names)
+    for got, want in zip(result, [expected] + states):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    # state_h is the last output (of the last step processed), in an array of its own.
+    np.testing.assert_array_equal(result[1], result[0][:, -1] if return_sequences else result[0])
+    assert not np.shares_memory(result[0], result[1])
+
+
+@pytest.mark.parametrize("go_backwards, return_sequences", DIRECTIONS)
+@pytest.mark.parametrize("make_layer, make_cell", STATE_CASES, ids=STATE_IDS)
+def test_initial_states_are_used(make_layer, make_cell, go_backwards, return_sequences):
+    rng = np.random.default_rng(12)
+    layer = built_layer(make_layer(go_backwards=go_backwards, return_sequences=return_sequences,
+                                   return_state=True), 3, rng)
+    x = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    initial = [rng.standard_normal((4, 5)).astype(np.float32) for _ in layer.state_names]
+    given = [state.copy() for state in initial]
+    result = layer([x, *given])
+    expected, states = run_reference_states(make_cell(float64_weights(layer)), x, go_backwards, return_sequences,
+                                            initial)
+    for got, want in zip(result, [expected] + states):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    # The given states are read, never written.
+    for before, after in zip(initial, given):
+        np.testing.assert_array_equal(before, after)
+    # Without them the result differs: they were really used.
+    assert not np.allclose(layer(x)[0], result[0])
+
+
+@pytest.mark.parametrize("layer_class", [SimpleRNN, LSTM, GRU])
+def test_zero_length_sequence_gives_the_initial_state(layer_class):
+    layer = built_layer(layer_class(4, return_state=True), 3, np.random.default_rng(0))
+    initial = [np.full((2, 4), 0.5 + k, np.float32) for k in range(len(layer.state_names))]
+    out = layer([np.zeros((2, 0, 3), np.float32), *initial])
+    for got, want in zip(out, [initial[0], *initial]):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("layer_class, shapes, message", [
+    (LSTM, [(None, 5, 3), (None, 4)],
+     "takes its input sequence and, optionally, its 2 initial states (state_h, state_c); got 1 state"),
+    (GRU, [(None, 5, 3), (None, 4), (None, 4)],
+     "takes its input sequence and, optionally, its 1 initial state (state_h); got 2 states"),
+    (LSTM, [(None, 5, 3), (None, 4), (None, 3)], "initial state 2 (state_c) must have shape (None, 4), got (None, 3)"),
+    (SimpleRNN, [(None, 5, 3), (None, 4, 1)], "initial state 1 (state_h) must have shape (None, 4), got (None, 4, 1)"),
+])
+def test_initial_state_shapes_are_checked(layer_class, shapes, message):
+    for method in (layer_class(4).compute_output_shape, layer_class(4).build_for):
+        with pytest.raises(ShapeError) as caught:
+            method(shapes)
+        assert (caught.value.message, caught.value.argument) == (message, "inputs")
+
+
+def test_initial_state_arrays_are_checked_at_call():
+    layer = built_layer(LSTM(4), 3, np.random.default_rng(0))
+    x = np.zeros((2, 5, 3), np.float32)
+    with pytest.raises(ShapeError) as caught:
+        layer([x, np.zeros((3, 4), np.float32), np.zeros((2, 4), np.float32)])
+    assert caught.value.message == "initial state 1 (state_h) must have shape (2, 4), got (3, 4)"
+    with pytest.raises(ShapeError) as caught:
+        layer([x, np.zeros((2, 4), np.float32)])
+    assert caught.value.message == ("takes its input sequence and, optionally, its 2 initial states "
+                                    "(state_h, state_c); got 1 state")
+
+
+def test_spec_feeds_initial_states_and_reads_them_back():
+    model = layerspec.loads(
+        "inputs:\n"
+        "  x: [5, 3]\n"
+        "  h0: [4]\n"
+        "  c0: [4]\n"
+        "layers:\n"
+        "  - {type: LSTM, units: 4, inputs: [x, h0, c0], return_state: true}\n"
+        "outputs: lstm\n")
+    assert model.count_params() == 4 * (3 * 4 + 4 * 4 + 4)
+    model.init(seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 3)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2))
+    out = model.predict({"x": x, "h0": h0, "c0": c0})
+    expected, _ = run_reference_states(lstm_cell(model_weights(model, model.layers[0])), x, initial=[h0, c0])
+    np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_spec_error_points_at_a_misshapen_initial_state():
+    text = (
+        "inputs:\n"
+        "  x: [5, 3]\n"
+        "  h0: [6]\n"
+        "layers:\n"
+        "  - type: GRU\n"
+        "    units: 4\n"
+        "    inputs: [x, h0]\n")
+    with pytest.raises(ShapeError) as caught:
+        build_model(loads_spec(text, "specs/gru.yaml"))
+    assert str(caught.value) == ("specs/gru.yaml:7:13: layer 1 'gru' (GRU): initial state 1 (state_h) must have "
+                                 "shape (None, 4), got (None, 6)")
+
+
+def test_unroll_is_accepted_and_changes_nothing():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    rolled = built_layer(LSTM(3), 3, np.random.default_rng(1))
+    unrolled = built_layer(LSTM(3, unroll=True), 3, np.random.default_rng(1))
+    np.testing.assert_array_equal(rolled(x), unrolled(x))
