@@ -84,7 +84,7 @@ def main() -> None:
     chain, graph = layerspec.loads(CHAIN), layerspec.loads(CHAIN_AS_GRAPH)
     chain.init(seed=0)
     graph.set_weights({key.replace("dense_1/", "hidden_2/").replace("dense_2/", "logits/").replace("dense/", "hidden_1/"):
-                       value for key, value in chain.get_weights().items()})
+                       value.copy() for key, value in chain.get_weights().items()})  # own arrays, as loaded
     residual = layerspec.loads(RESIDUAL)
     residual.init(seed=0)
     rows = []
