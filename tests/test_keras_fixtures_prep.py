@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.keras_fixtures import assert_matches_keras, keras_weights, load_fixture, run_spec, spec_model
+from tests.test_keras_fixtures import FIXTURE_SPECS
 
 
 BODY = """
@@ -110,36 +111,7 @@ def test_the_inputs_are_pixels(fixture):
 # conv1d_family, from its config.json: GroupNormalization groups 5 on the 5
 # channels of SeparableConv1D (one group per channel), epsilon 1e-3.
 
-CONV1D_FAMILY = """
-    name: conv1d_family
-    input: [20, 3]
-    layers:
-      - {type: Conv1D, filters: 6, kernel_size: 3, strides: 1, padding: causal, dilation_rate: 2, activation: relu,
-         name: conv1d}
-      - {type: Conv1DTranspose, filters: 4, kernel_size: 3, strides: 2, padding: valid, name: conv1d_transpose}
-      - {type: DepthwiseConv1D, depth_multiplier: 2, kernel_size: 3, padding: valid, name: depthwise_conv1d}
-      - {type: SeparableConv1D, filters: 5, kernel_size: 3, padding: same, depth_multiplier: 1,
-         name: separable_conv1d}
-      - {type: GroupNormalization, groups: 5, axis: -1, epsilon: 0.001, center: true, scale: true,
-         name: group_normalization}
-      - {type: LeakyReLU, negative_slope: 0.1, name: leaky_re_lu}
-      - {type: GlobalAveragePooling1D, name: global_average_pooling1d}
-      - {type: Softmax, axis: -1, name: softmax}
-"""
-
-CONV1D_FAMILY_WEIGHTS = {
-    "conv1d/kernel": "layers/conv1d/vars/0",
-    "conv1d/bias": "layers/conv1d/vars/1",
-    "conv1d_transpose/kernel": "layers/conv1d_transpose/vars/0",
-    "conv1d_transpose/bias": "layers/conv1d_transpose/vars/1",
-    "depthwise_conv1d/kernel": "layers/depthwise_conv1d/vars/0",
-    "depthwise_conv1d/bias": "layers/depthwise_conv1d/vars/1",
-    "separable_conv1d/depthwise_kernel": "layers/separable_conv1d/vars/0",
-    "separable_conv1d/pointwise_kernel": "layers/separable_conv1d/vars/1",
-    "separable_conv1d/bias": "layers/separable_conv1d/vars/2",
-    "group_normalization/gamma": "layers/group_normalization/vars/0",
-    "group_normalization/beta": "layers/group_normalization/vars/1",
-}
+CONV1D_FAMILY, CONV1D_FAMILY_WEIGHTS = FIXTURE_SPECS["conv1d_family"]  # written once, with the others
 
 
 def test_conv1d_family_follows_its_config():
