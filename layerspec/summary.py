@@ -145,6 +145,9 @@ def _node_row(model, node, cost, itemsize: int) -> dict:
     row["inputs"] = [model.graph.tensor_name(source) for source in node.sources]
     if node.reuses is not None:
         row["reuses"] = node.reuses.name
+    note = getattr(layer, "inference_note", None)
+    if note:  # an augmentation layer: what it does outside training, where Keras would train
+        row["note"] = note
     return row
 
 
@@ -277,6 +280,7 @@ def _footer(summary: dict) -> list[str]:
         estimate = (f"{readable_size(memory)} (parameters + {held})"
                     if memory is not None else f"? ({_wanting_sizes(_unknown_input_sizes(summary))})")
         lines.append(f"Estimated inference memory at batch size {summary['batch_size']:,}: {estimate}")
+    lines.extend(f"Note: {row['name']} ({row['type']}): {row['note']}" for row in summary["layers"] if "note" in row)
     return lines
 
 

@@ -153,3 +153,12 @@ def test_summary_displays_as_the_table_in_a_repl(mlp):
     data = mlp.summary_data()
     assert repr(data) == str(data) == render_table(data)
     assert isinstance(data, dict) and data["total_params"] == 669706
+
+
+def test_augmentation_layers_say_what_they_do_at_inference():
+    data = layerspec.loads("input: [8, 8, 3]\nlayers:\n  - {type: RandomFlip}\n"
+                           "  - {type: Conv2D, filters: 2, kernel_size: 3}\n").summary_data()
+    flip, conv = data["layers"]
+    assert flip["note"] == "identity at inference (training-time augmentation)" and "note" not in conv
+    assert list(flip)[-1] == "note"  # an extension after the contract's fields
+    assert str(data).splitlines()[-1] == " Note: random_flip (RandomFlip): identity at inference (training-time augmentation)"
