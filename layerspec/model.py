@@ -644,7 +644,7 @@ class Model:
 
         return to_yaml(self)
 
-    def summary(self, print_fn=None, **columns) -> None:
+    def summary(self, print_fn=None) -> None:
         """Print the summary table, as Keras's ``model.summary()`` does.
 
         Args:

@@ -9,7 +9,6 @@ and ``conv_2d`` name the same class. Built-in layers register themselves when
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass
 from typing import Any
 

@@ -70,7 +70,6 @@ class Wiring:
     #: Whether the spec is a graph (names inputs, outputs or reuses); a
     #: plain stack keeps the sequential summary.
     is_graph: bool = False
-    problems: int = field(default=0, repr=False)
     #: Positions of the ``name.output`` references, in the order they appear
     #: in ``sources`` (entry by entry) and then ``outputs``.
     picks: list = field(default_factory=list, repr=False)

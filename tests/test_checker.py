@@ -1,7 +1,6 @@
 """`layerspec check`: every problem placed, in three formats, with a tally and exit code."""
 
 import json
-import shutil
 import textwrap
 
 import pytest

@@ -24,7 +24,6 @@ import math
 
 import numpy as np
 
-from .. import activations
 from ..arguments import ActivationName, Boolean, Choice, DataFormat, InitializerName, Integer, IntTuple, Number, \
     Optional
 from ..errors import ArgumentError, ShapeError
