@@ -159,6 +159,32 @@ def strided_view(block: np.ndarray, shape: tuple, strides: tuple) -> np.ndarray:
         return as_strided(block, shape=shape, strides=strides, writeable=False)
 
 
+def kept_chunk_buffers(plan, dtype, with_bias: bool, rows: int, cells: int) -> tuple:
+    """``(im2col matrix of rows × cells (+1 for a bias), padded block or None)``
+    for one chunk of ``plan`` (a convolution plan of any rank: it has
+    ``images``, ``spatial``, ``padded``, ``channels`` and a thread-local
+    ``_local``), reused by this thread.
+
+    The matrix has its column of ones (with a bias) and the padded block its
+    zero border already; a call overwrites only the rest. Kept between
+    calls, per thread, when small: most of a small batch's time is
+    otherwise spent allocating them.
+    """
+    key = (dtype.str, with_bias)
+    kept = getattr(plan._local, "buffers", None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    columns = np.empty((rows, cells + with_bias), dtype)
+    if with_bias:
+        columns[:, -1] = 1
+    padded = None
+    if plan.padded != plan.spatial:
+        padded = np.zeros((plan.images,) + plan.padded + (plan.channels,), dtype)
+    made = (columns, padded)
+    if columns.nbytes + (0 if padded is None else padded.nbytes) <= KEPT_BUFFER_BYTES:
+        plan._local.buffers = (key, made)
+    return made
+
 class ConvPlan:
     """How a convolution runs on one input size, as a 2D convolution.
 
@@ -202,20 +228,7 @@ class ConvPlan:
         rest. Kept between calls, per thread, when they are small (most of
         a small batch's time is otherwise spent allocating them).
         """
-        key = (dtype.str, with_bias)
-        kept = getattr(self._local, "buffers", None)
-        if kept is not None and kept[0] == key:
-            return kept[1]
-        columns = np.empty((self.images * self.rows * self.tiles, self.depth + with_bias), dtype)
-        if with_bias:
-            columns[:, -1] = 1
-        padded = None
-        if self.padded != self.spatial:
-            padded = np.zeros((self.images,) + self.padded + (self.channels,), dtype)
-        made = (columns, padded)
-        if columns.nbytes + (0 if padded is None else padded.nbytes) <= KEPT_BUFFER_BYTES:
-            self._local.buffers = (key, made)
-        return made
+        return kept_chunk_buffers(self, dtype, with_bias, self.images * self.rows * self.tiles, self.depth)
 
     def windows(self, block: np.ndarray) -> np.ndarray:
         """Every im2col row of ``block`` (padded, C-contiguous), as a view.

@@ -33,7 +33,7 @@ from .. import activations
 from ..arguments import (ActivationName, Boolean, Choice, DataFormat, InitializerName, Integer, IntTuple,
                          Optional)
 from ..registry import register
-from .conv import (CHUNK_BYTES, DENSE_GROUPS_LIMIT, KEPT_BUFFER_BYTES, _Conv, all_finite, block_diagonal,
+from .conv import (CHUNK_BYTES, DENSE_GROUPS_LIMIT, _Conv, all_finite, block_diagonal, kept_chunk_buffers,
                    strided_view)
 from .pooling import _GlobalPooling, _Pooling
 from .prepared import derived
@@ -87,21 +87,8 @@ class VolumePlan:
         its zero border already; a call overwrites only the rest. Kept
         between calls when small, as Conv2D's are.
         """
-        key = (dtype.str, with_bias)
-        kept = getattr(self._local, "buffers", None)
-        if kept is not None and kept[0] == key:
-            return kept[1]
         rows = self.images * self.slices * self.rows * self.output[2]
-        columns = np.empty((rows, self.cells + with_bias), dtype)
-        if with_bias:
-            columns[:, -1] = 1
-        padded = None
-        if self.padded != self.spatial:
-            padded = np.zeros((self.images,) + self.padded + (self.channels,), dtype)
-        made = (columns, padded)
-        if columns.nbytes + (0 if padded is None else padded.nbytes) <= KEPT_BUFFER_BYTES:
-            self._local.buffers = (key, made)
-        return made
+        return kept_chunk_buffers(self, dtype, with_bias, rows, self.cells)
 
     def windows(self, block: np.ndarray) -> np.ndarray:
         """Every window of ``block`` (padded, C-contiguous) as a view
