@@ -51,12 +51,12 @@ class AxisOrAxes(ArgumentKind):
         return {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}]}
 
 
-def resolve_axes(axes: tuple, input_shape: tuple) -> tuple:
+def resolve_axes(axes: tuple, input_shape: tuple, sizes_known: bool = True) -> tuple:
     """Non-negative indices of ``axes`` in ``input_shape`` (batch axis first).
 
     Raises ShapeError (pointing at ``axis``) for an index out of range, the
-    batch axis, an axis named twice, or an axis of unknown size: the
-    weights span these axes, so their sizes must be known.
+    batch axis, an axis named twice, or (with ``sizes_known``, where weights
+    span these axes) an axis of unknown size.
     """
     rank = len(input_shape)
     shown = list(axes) if len(axes) > 1 else axes[0]
@@ -72,7 +72,7 @@ def resolve_axes(axes: tuple, input_shape: tuple) -> tuple:
         if axis in resolved:
             raise ShapeError(f"axis {shown} names axis {axis} of the input {format_shape(input_shape)} twice",
                              argument="axis")
-        if input_shape[axis] is None:
+        if sizes_known and input_shape[axis] is None:
             raise ShapeError(f"needs a known size on axis {axis} (axis {shown}), got {format_shape(input_shape)}",
                              argument="axis")
         resolved.append(axis)
@@ -403,22 +403,7 @@ UNIT_EPSILON = 1e-12
 
 def _free_axes(axes: tuple, input_shape: tuple) -> tuple:
     """Non-negative indices of ``axes``; unlike :func:`resolve_axes`, sizes may be unknown."""
-    rank = len(input_shape)
-    shown = list(axes) if len(axes) > 1 else axes[0]
-    resolved = []
-    for axis in axes:
-        if not -rank <= axis < rank:
-            raise ShapeError(f"axis {axis} is out of range for the input {format_shape(input_shape)}, "
-                             f"which has {rank} axes", argument="axis")
-        axis %= rank
-        if axis == 0:
-            raise ShapeError(f"axis {shown} is the batch axis of the input {format_shape(input_shape)}; "
-                             f"normalise a feature axis such as -1", argument="axis")
-        if axis in resolved:
-            raise ShapeError(f"axis {shown} names axis {axis} of the input {format_shape(input_shape)} twice",
-                             argument="axis")
-        resolved.append(axis)
-    return tuple(resolved)
+    return resolve_axes(axes, input_shape, sizes_known=False)
 
 
 def unit_normalize(x: np.ndarray, axes: tuple) -> np.ndarray:
