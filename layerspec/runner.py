@@ -143,8 +143,9 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
         spec.dtype = dtype
     model = build_model(spec, require_input=False)
     names = [decl.name for decl in spec.inputs]
-    sources, arrays = _read_inputs(inputs, names)
-    _refuse_overwriting_inputs(output, sources, model, spec)
+    paths, sources = _input_files(inputs, names)
+    _refuse_overwriting_inputs(output, paths)
+    arrays = _read_arrays(inputs, paths, names)
     if not model.built:
         for array, source in zip(arrays, sources):
             if array.ndim < 1:
@@ -174,50 +175,58 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
     return RunResult(outputs, final_shapes, np.dtype(model.dtype), batch_size, rows)
 
 
-def _read_inputs(inputs, names: list[str]) -> tuple[list[str], list[np.ndarray]]:
-    """``(how messages name each input, its array)``, in the model's input order.
-
-    ``.npy`` files are memory-mapped, so a batch is read only when it runs;
-    the members of an ``.npz`` are read whole.
-    """
-    from .arrays import read_npy, read_npz
-
-    if isinstance(inputs, (str, os.PathLike)) and str(inputs).endswith(".npz"):
-        members = read_npz(inputs)
-        missing = [name for name in names if name not in members]
-        if missing:
-            raise DataError(f"{inputs}: no array for input '{missing[0]}' (the model's inputs: {', '.join(names)}; "
-                            f"the file has: {', '.join(members) or 'nothing'})")
-        extra = [key for key in members if key not in names]
-        if extra:
-            raise DataError(f"{inputs}: '{extra[0]}' is not an input of the model (inputs: {', '.join(names)})")
-        return [f"{inputs}[{name}]" for name in names], [members[name] for name in names]
+def _input_files(inputs, names: list[str]) -> tuple[list[str], list[str]]:
+    """``(the file of each input, how messages name each input)``, in the
+    model's input order; one ``.npz`` serves every input."""
+    if _is_npz_path(inputs):
+        return [str(inputs)] * len(names), [f"{inputs}[{name}]" for name in names]
     if isinstance(inputs, dict):
-        unknown = [name for name in inputs if name not in names]
-        if unknown:
-            raise DataError(f"no model input named '{unknown[0]}'{suggest(unknown[0], names)} "
-                            f"(inputs: {', '.join(names)})")
-        missing = [name for name in names if name not in inputs]
-        if missing:
-            raise DataError(f"no file given for input '{missing[0]}' (inputs: {', '.join(names)})")
-        paths = [inputs[name] for name in names]
+        paths = _in_input_order(inputs, names, what="file given for input")
     else:
         paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
         if len(paths) != len(names):
             raise DataError(f"the model has {len(names)} input{'s' if len(names) != 1 else ''} "
                             f"({', '.join(names)}), got {len(paths)} file{'s' if len(paths) != 1 else ''}: give one "
                             "per input in order, NAME=FILE.npy pairs, or one .npz keyed by input name")
-    sources = [str(path) if len(names) == 1 else f"{path} (input '{name}')" for path, name in zip(paths, names)]
-    return sources, [read_npy(path, mmap=True) for path in paths]
+    paths = [str(path) for path in paths]
+    return paths, [path if len(names) == 1 else f"{path} (input '{name}')" for path, name in zip(paths, names)]
 
 
-def _refuse_overwriting_inputs(output, sources: list[str], model, spec) -> None:
+def _read_arrays(inputs, paths: list[str], names: list[str]) -> list[np.ndarray]:
+    """Each input's array: ``.npy`` files memory-mapped, so a batch is read
+    only when it runs; the members of an ``.npz`` read whole."""
+    from .arrays import read_npy, read_npz
+
+    if _is_npz_path(inputs):
+        members = read_npz(inputs)
+        extra = [key for key in members if key not in names]
+        if extra:
+            raise DataError(f"{inputs}: '{extra[0]}' is not an input of the model (inputs: {', '.join(names)})")
+        return _in_input_order(members, names, what="array for input", where=f"{inputs}: ",
+                               listing=f"the model's inputs: {', '.join(names)}; "
+                                       f"the file has: {', '.join(members) or 'nothing'}")
+    return [read_npy(path, mmap=True) for path in paths]
+
+
+def _in_input_order(by_name: dict, names: list[str], what: str, where: str = "", listing: str = "") -> list:
+    """``by_name``'s values in input order; a name that is no input, or an
+    input without a value, is an error saying which."""
+    unknown = [name for name in by_name if name not in names]
+    if unknown:
+        raise DataError(f"{where}no model input named '{unknown[0]}'{suggest(unknown[0], names)} "
+                        f"(inputs: {', '.join(names)})")
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise DataError(f"{where}no {what} '{missing[0]}' ({listing or 'inputs: ' + ', '.join(names)})")
+    return [by_name[name] for name in names]
+
+
+def _refuse_overwriting_inputs(output, paths: list[str]) -> None:
     from .arrays import same_file
 
     if not isinstance(output, (str, os.PathLike)):
         return
-    for source in sources:
-        path = source.split(" (input ")[0].split("[")[0]
+    for path in dict.fromkeys(paths):
         if os.path.exists(path) and same_file(output, path):
             raise DataError(f"{output}: the output would overwrite the input file; choose another -o path")
 
