@@ -1,17 +1,17 @@
-"""What the graph walker costs: ``predict`` against the same layer calls written out.
+"""What a graph costs: the same MLP as a graph and as a stack, and predict against bare layer calls.
 
-Every model runs through one walker (docs/design.md §8). This benchmark
-times ``model.predict`` against a hand-written function that calls the
-same layer objects' ``call`` in order, holding the skip tensors itself: the
-same arithmetic with no walker, no checks and no batching around it.
+Every model runs through one walker (docs/design.md §8). Two comparisons,
+each timed in alternation in one process:
 
-Models: an MLP stack (784-1024-1024-10) as a plain spec, the same stack
-written as a graph (named input, every layer naming its input), and a
-residual MLP (four Dense blocks with Add skips). Batch 1 shows the walker's
-per-call overhead most, batch 32 and 256 how it fades.
+- an MLP (784-1024-1024-10) written as a graph (a named input, every
+  layer naming its input, ``outputs``) against the same MLP as a plain
+  stack: the issue's goal, a ratio of at most 1.03;
+- a residual MLP (four Dense blocks with Add skips) through ``predict``
+  against a hand-written function calling the same layers' ``call`` in
+  order: what predict's checks, silenced warnings and the walker cost.
 
-Run: ``python benchmarks/graph_overhead.py [--rounds N]``. The goal is a
-ratio of at most 1.03: a graph adds no measurable overhead.
+Batch 1 shows per-call overhead most; batch 32 and 256 how it fades.
+Run: ``python benchmarks/graph_overhead.py [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -61,14 +61,13 @@ layers:
 def written_out(model):
     """The model's layer calls in order, no walker: the arithmetic alone."""
     calls = [(node.layer.call, node.sources, node.several_inputs) for node in model.nodes]
-    inputs = len(model.graph.inputs)
     output = model.graph.outputs[0]
 
     def forward(batch):
-        values = [batch]
+        values = [batch]  # numbered as the graph numbers tensors: its one input, then each node
         for call, sources, several in calls:
             values.append(call([values[s] for s in sources]) if several else call(values[sources[0]]))
-        return values[output - inputs + 1] if inputs == 1 else values[output]
+        return values[output]
 
     return forward
 
