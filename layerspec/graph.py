@@ -67,6 +67,18 @@ class Node:
     output_shape: tuple | None = None
     #: Tensors whose last consumer is this node (freed once it has run).
     frees: tuple[int, ...] = field(default=(), repr=False)
+    #: Mask shapes, set with the shapes: the input's mask (None, or a list
+    #: for several inputs) and the output's (None for no mask; a list for a
+    #: layer with several outputs). See :meth:`Graph.plan_masks`.
+    input_mask: Any = None
+    output_mask: Any = None
+
+    @property
+    def drops_mask(self) -> bool:
+        """Whether a mask reaches this node and goes no further because its
+        layer does not support masking (Keras warns of it)."""
+        masks = self.input_mask if isinstance(self.input_mask, list) else [self.input_mask]
+        return any(mask is not None for mask in masks) and not self.layer.supports_masking
 
     @property
     def several_inputs(self) -> bool:
@@ -96,6 +108,27 @@ class Graph:
         """Recompute what follows from the wiring (after sources change)."""
         self.__dict__.pop("_walk_plan", None)
         self._plan_frees()
+
+    #: Whether any tensor carries a mask: then the forward pass carries
+    #: masks beside the values (set by :meth:`plan_masks`).
+    carries_masks = False
+
+    def plan_masks(self, mask_shape: Callable[[Node, Any], Any]) -> None:
+        """Find which tensors carry a mask, in computing order.
+
+        ``mask_shape(node, input_mask)`` gives a node's output mask shape
+        from its input's (None, or a list for several inputs); the model's
+        inputs carry none. Sets each node's ``input_mask`` and
+        ``output_mask``, and :attr:`carries_masks`.
+        """
+        masks: list = [None] * (len(self.inputs) + len(self.nodes))
+        for node in self.nodes:
+            sources = [pick(masks, source) if masks[split_source(source)[0]] is not None else None
+                       for source in node.sources]
+            node.input_mask = sources if node.several_inputs else sources[0]
+            node.output_mask = mask_shape(node, node.input_mask)
+            masks[self.tensor_of(node)] = node.output_mask
+        self.carries_masks = any(mask is not None for mask in masks)
 
     def tensor_of(self, node: Node) -> int:
         """The tensor number of ``node``'s result."""
@@ -151,6 +184,8 @@ class Graph:
         tensors held right after ``node`` ran, before any is freed (the
         moment of the node's peak).
         """
+        if apply is None and self.carries_masks:
+            return self._walk_masked(inputs, observe)
         values = list(inputs) + [None] * len(self.nodes)
         for node, sources, several, picks, slot, frees in self._plan():
             if picks:  # some input is one output of a node with several
@@ -165,6 +200,29 @@ class Graph:
                 observe(node, values)
             for tensor in frees:
                 values[tensor] = None
+        return [pick(values, source) for source in self.outputs]
+
+    def _walk_masked(self, inputs: Sequence, observe) -> list:
+        """The forward pass carrying masks beside the values: a layer that
+        uses masks gets its input's (``call_masked``), and each node's output
+        mask comes from ``compute_mask`` where the plan says it has one."""
+        values = list(inputs) + [None] * len(self.nodes)
+        masks: list = [None] * len(values)
+        for node, sources, several, _, slot, frees in self._plan():
+            argument = [pick(values, source) for source in sources]
+            mask = [pick(masks, source) if masks[split_source(source)[0]] is not None else None
+                    for source in sources]
+            if not several:
+                argument, mask = argument[0], mask[0]
+            layer = node.layer
+            given = mask is not None and (not several or any(item is not None for item in mask))
+            values[slot] = layer.call_masked(argument, mask) if given and layer.uses_mask else layer.call(argument)
+            if node.output_mask is not None:
+                masks[slot] = layer.compute_mask(argument, mask)
+            if observe is not None:
+                observe(node, values)
+            for tensor in frees:
+                values[tensor] = masks[tensor] = None
         return [pick(values, source) for source in self.outputs]
 
     def _plan(self) -> list[tuple]:

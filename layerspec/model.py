@@ -204,9 +204,10 @@ class Model:
             item.shape = shape
         try:
             self.graph.walk([(None,) + shape for shape in shapes], self._build_node)
+            self.graph.plan_masks(_mask_shape)
         except LayerspecError:
             for node in self.nodes:
-                node.input_shape = node.output_shape = None
+                node.input_shape = node.output_shape = node.input_mask = node.output_mask = None
             raise
         self.built = True
 
@@ -708,6 +709,17 @@ class Sequential(Model):
         except LayerspecError:
             self._set_graph(previous)  # a refused layer is not left in the model
             raise
+
+
+def _mask_shape(node: Node, input_mask):
+    """A node's output mask shape (see ``Layer.compute_mask_shape``), an
+    impossible mask reported as the node's error."""
+    try:
+        return node.layer.compute_mask_shape(node.input_shape, input_mask)
+    except LayerspecError as error:
+        error.message = f"{node_label(node)}: {error.message}"
+        error.layer_index = node.index
+        raise
 
 
 def _refuse_merges(layers: list[Layer], first_index: int = 0) -> None:

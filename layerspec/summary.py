@@ -145,16 +145,23 @@ def _node_row(model, node, cost, itemsize: int) -> dict:
     row["inputs"] = [model.graph.tensor_name(source) for source in node.sources]
     if node.reuses is not None:
         row["reuses"] = node.reuses.name
-    note = getattr(layer, "inference_note", None)
-    if note:  # an augmentation layer: what it does outside training, where Keras would train
-        row["note"] = note
+    if node.output_mask is not None:
+        row["mask"] = _shape_data(node.output_mask)
+    notes = [getattr(layer, "inference_note", None), DROPPED_MASK_NOTE if node.drops_mask else None]
+    if any(notes):  # what the layer does outside training, where Keras would train; a mask lost
+        row["note"] = "; ".join(note for note in notes if note)
     return row
 
 
+#: The note of a layer that receives a mask it cannot carry (Keras warns).
+DROPPED_MASK_NOTE = "drops the mask it receives (the layer does not support masking; later layers see every step)"
+
+
 def _shape_data(shape):
-    """A shape as JSON data; a list of them for a layer taking several inputs."""
+    """A shape as JSON data; a list of them for a layer taking several inputs
+    (or giving several masks, some of them None)."""
     if isinstance(shape, list):
-        return [list(item) for item in shape]
+        return [None if item is None else list(item) for item in shape]
     return list(shape)
 
 

@@ -239,3 +239,105 @@ def test_forward_pass_holds_at_each_node_what_live_after_says(monkeypatch):
     per_sample = [int(np.prod(model.input_shape)) * 4] + [int(np.prod(item.output_shape[1:])) * 4
                                                           for item in model.nodes]
     assert observed == [2 * total for total in model.graph.live_after(per_sample)]
+
+
+# -- masks ---------------------------------------------------------------------
+class Recorder:
+    """A stand-in layer that records how it was called and makes, passes or
+    drops masks as told."""
+
+    takes_several_inputs = False
+
+    def __init__(self, makes=False, passes=False, uses=False, several=False):
+        self.makes, self.supports_masking, self.uses_mask = makes, passes, uses
+        self.takes_several_inputs = several
+        self.calls = []
+
+    def compute_mask_shape(self, shape, mask):
+        if self.makes:
+            return ("mask",)
+        return (mask[0] if isinstance(mask, list) else mask) if self.supports_masking else None
+
+    def compute_mask(self, x, mask):
+        if self.makes:
+            return np.asarray(x) > 0
+        return (mask[0] if isinstance(mask, list) else mask) if self.supports_masking else None
+
+    def call(self, x):
+        self.calls.append(("call", None))
+        return self.compute(x)
+
+    def call_masked(self, x, mask):
+        self.calls.append(("call_masked", mask))
+        return self.compute(x)
+
+    def compute(self, x):
+        return x[0] + x[1] if self.takes_several_inputs else x
+
+
+def masked_graph(*layers):
+    nodes = [Node(layer, (index,)) for index, layer in enumerate(layers)]
+    graph = Graph([GraphInput("x")], nodes, (len(nodes),))
+    graph.plan_masks(lambda node, mask: node.layer.compute_mask_shape(None, mask))
+    return graph
+
+
+def test_a_graph_without_mask_makers_carries_no_masks():
+    graph = masked_graph(Recorder(passes=True, uses=True), Recorder(uses=True))
+    assert not graph.carries_masks
+    assert [(node.input_mask, node.output_mask) for node in graph.nodes] == [(None, None), (None, None)]
+    graph.walk([np.ones(2)], None)
+    assert graph.nodes[0].layer.calls == [("call", None)]  # the plain walk, call alone
+
+
+def test_masks_pass_through_layers_that_support_them_and_stop_at_others():
+    maker, passer, user, dropper, after = (Recorder(makes=True), Recorder(passes=True), Recorder(passes=True, uses=True),
+                                           Recorder(), Recorder(uses=True))
+    graph = masked_graph(maker, passer, user, dropper, after)
+    assert graph.carries_masks
+    assert [node.output_mask for node in graph.nodes] == [("mask",), ("mask",), ("mask",), None, None]
+    assert [node.drops_mask for node in graph.nodes] == [False, False, False, True, False]
+    x = np.array([[1.0, -1.0, 2.0]])
+    (out,) = graph.walk([x], None)
+    np.testing.assert_array_equal(out, x)
+    assert maker.calls == passer.calls == dropper.calls == [("call", None)]
+    ((kind, mask),) = user.calls
+    assert kind == "call_masked"
+    np.testing.assert_array_equal(mask, [[True, False, True]])
+    assert after.calls == [("call", None)]  # the mask was dropped before it
+
+
+def test_a_merge_gets_the_list_of_its_inputs_masks():
+    maker, merge = Recorder(makes=True), Recorder(passes=True, uses=True, several=True)
+    nodes = [Node(maker, (0,)), Node(merge, (1, 0))]
+    graph = Graph([GraphInput("x")], nodes, (2,))
+    graph.plan_masks(lambda node, mask: node.layer.compute_mask_shape(None, mask))
+    assert graph.nodes[1].input_mask == [("mask",), None]
+    graph.walk([np.array([[2.0, -2.0]])], None)
+    ((kind, masks),) = merge.calls
+    assert kind == "call_masked" and masks[1] is None
+    np.testing.assert_array_equal(masks[0], [[True, False]])
+
+
+def test_masks_are_freed_with_their_tensors():
+    seen = []
+    maker, passer = Recorder(makes=True), Recorder(passes=True)
+    graph = masked_graph(maker, passer, Recorder())
+    graph.walk([np.ones((1, 2))], None, observe=lambda node, values: seen.append(sum(v is not None for v in values)))
+    assert seen == [2, 2, 2]  # the input freed after its reader, as without masks
+
+
+def test_a_spec_model_with_mask_zero_runs_masked_and_reports_the_mask():
+    model = layerspec.loads("""
+        input: [6]
+        layers:
+          - {type: Embedding, input_dim: 10, output_dim: 4, mask_zero: true}
+          - {type: Dense, units: 3}
+          - {type: GlobalAveragePooling1D}
+    """.replace("\n        ", "\n"))
+    model.init(0)
+    ids = np.array([[1, 2, 0, 0, 3, 0]])
+    weights = model.get_weights()
+    rows = weights["embedding/embeddings"][[1, 2, 3]] @ weights["dense/kernel"] + weights["dense/bias"]
+    np.testing.assert_allclose(model.predict(ids), rows.mean(axis=0, keepdims=True), rtol=1e-6)
+    assert [node.output_mask for node in model.nodes] == [(None, 6), (None, 6), None]

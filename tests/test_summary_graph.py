@@ -277,3 +277,30 @@ def test_diff_from_one_output_to_two(cli, write_spec):
     new = write_spec(GRAPH + "outputs: [head, add]\n", "new.yaml")
     result = cli("diff", old, new)
     assert result.exit_code == 0, result.stderr
+
+
+# -- masks -----------------------------------------------------------------------
+MASKED = """
+    name: masked
+    input: [6]
+    layers:
+      - {type: Embedding, input_dim: 10, output_dim: 4, mask_zero: true}
+      - {type: Dense, units: 3}
+      - {type: Conv1D, filters: 2, kernel_size: 1}
+      - {type: GlobalAveragePooling1D}
+    """
+
+
+def test_json_rows_give_the_mask_a_layer_outputs(cli, write_spec):
+    rows = summary_json(cli, write_spec(MASKED))["layers"]
+    assert [row.get("mask") for row in rows] == [[None, 6], [None, 6], None, None]
+
+
+def test_a_layer_that_drops_a_mask_gets_a_note(cli, write_spec):
+    path = write_spec(MASKED)
+    rows = summary_json(cli, path)["layers"]
+    assert [row.get("note") for row in rows] == [None, None, (
+        "drops the mask it receives (the layer does not support masking; later layers see every step)"), None]
+    result = cli("summary", path)
+    assert ("Note: conv1d (Conv1D): drops the mask it receives (the layer does not support masking; later layers "
+            "see every step)") in result.stdout

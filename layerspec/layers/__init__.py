@@ -10,7 +10,7 @@ from .base import Layer, Weight
 from .conv import Conv1D, Conv2D
 from .conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)
-from .core import Activation, Dense, Dropout
+from .core import Activation, Dense, Dropout, Masking
 from .embedding import Embedding
 from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization, SpectralNormalization,
@@ -34,7 +34,7 @@ from .volumetric import (AveragePooling3D, Conv3D, Cropping3D, GlobalAveragePool
 
 __all__ = [
     "Layer", "Weight", "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D",
-    "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Activation", "Dense", "Dropout", "Embedding", "BatchNormalization",
+    "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Activation", "Dense", "Dropout", "Masking", "Embedding", "BatchNormalization",
     "LayerNormalization", "GroupNormalization", "UnitNormalization", "SpectralNormalization", "EinsumDense",
     "ActivityRegularization", "AlphaDropout", "CategoryEncoding", "CenterCrop", "GaussianDropout", "GaussianNoise",
     "Lambda", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",

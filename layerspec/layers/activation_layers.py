@@ -57,6 +57,7 @@ class ElementwiseActivation(Layer):
     """
 
     has_macs = False
+    supports_masking = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -275,9 +276,15 @@ class Softmax(ElementwiseActivation):
         axis: the axis (``-1``: the last), or a list of axes normalised
             together. Never the batch axis: samples stay independent.
 
+    With a mask (True where a value counts), masked values are left out
+    and get weight 0, as in Keras: the mask must broadcast over the input
+    (NumPy's rule: its axes line up with the input's last ones).
+
     Input shape:
         rank >= 2. Output shape: the same.
     """
+
+    uses_mask = True
 
     def __init__(self, axis: AxisOrAxes() = -1, **kwargs):
         super().__init__(**kwargs)
@@ -315,6 +322,33 @@ class Softmax(ElementwiseActivation):
         x = as_floating(inputs, self.dtype)
         axes = self.resolved_axes(x.shape)
         return activations.softmax(x, axis=axes[0] if len(axes) == 1 else axes)
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        if mask_shape is not None and not _broadcasts(mask_shape, input_shape):
+            raise ShapeError(f"the mask {format_shape(mask_shape)} of the input does not broadcast over the input "
+                             f"{format_shape(input_shape)} (Keras refuses it too); a Softmax takes a mask of the "
+                             f"input's shape or one that broadcasts over it")
+        return mask_shape
+
+    def call_masked(self, inputs, mask):
+        x = as_floating(inputs, self.dtype)
+        # Keras: masked values become -1e9 before the softmax, and 0 after it
+        # (so a slice masked throughout gives zeros, not a uniform spread).
+        x = np.where(mask, x, x.dtype.type(MASKED_LOGIT))
+        return np.where(mask, self.call(x), x.dtype.type(0))
+
+
+#: What Keras's Softmax layer puts in place of a masked value (float32 and wider).
+MASKED_LOGIT = -1e9
+
+
+def _broadcasts(mask_shape: tuple, input_shape: tuple) -> bool:
+    """Whether a mask of ``mask_shape`` broadcasts over ``input_shape``
+    without growing it (axes lined up from the right; unknown sizes pass)."""
+    if len(mask_shape) > len(input_shape):
+        return False
+    return all(mine in (1, None) or theirs is None or mine == theirs
+               for mine, theirs in zip(reversed(mask_shape), reversed(input_shape)))
 
 
 @register

@@ -253,6 +253,16 @@ class Layer:
     #: say) has an unknown cost rather than a wrong zero.
     has_macs = True
 
+    #: Whether a mask on the input passes on to the output (Keras's
+    #: ``supports_masking``). A layer that does not support masking drops a
+    #: mask it receives (Keras warns; the summary notes it). See
+    #: ``compute_mask_shape`` and ``compute_mask``.
+    supports_masking = False
+    #: Whether ``call`` needs the input's mask: such a layer implements
+    #: ``call_masked(inputs, mask)``, which the forward pass calls instead of
+    #: ``call`` when a mask arrives (an RNN skipping padded steps).
+    uses_mask = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
@@ -425,6 +435,39 @@ class Layer:
         macs, elementwise = self.count_macs(input_shape), self.count_elementwise(input_shape)
         return None if macs is None or elementwise is None else 2 * macs + elementwise
 
+    # -- masks ------------------------------------------------------------
+    # A mask is a boolean array, batch axis first, True where a step counts
+    # (Keras's convention): an Embedding with ``mask_zero`` makes one of shape
+    # (batch, steps). Masks exist only where a layer makes one, so a model
+    # without such layers never computes any.
+    def compute_mask_shape(self, input_shape: Shape, mask_shape):
+        """The output's mask shape, or None for no mask, given the input's
+        (``mask_shape`` None: the input has none; a list for a layer taking
+        several inputs). A list for a layer with several outputs.
+
+        Default, as Keras's: a layer that supports masking passes on its
+        (first) input's mask; any other drops it.
+
+        Raises:
+            ShapeError: if the layer cannot take the mask (it would not
+                broadcast over the input, say).
+        """
+        if not self.supports_masking:
+            return None
+        return _first_if_list(mask_shape)
+
+    def compute_mask(self, inputs, mask):
+        """The output's mask for ``inputs`` (one array, or a list), given the
+        input's ``mask`` (an array, None, or a list of them); must agree with
+        :meth:`compute_mask_shape`."""
+        if not self.supports_masking:
+            return None
+        return _first_if_list(mask)
+
+    def call_masked(self, inputs, mask):
+        """``call`` with the input's mask (see :attr:`uses_mask`)."""
+        return self.call(inputs)
+
     # -- computing --------------------------------------------------------
     def call(self, inputs: np.ndarray) -> np.ndarray:
         """The computation. Subclasses implement it."""
@@ -454,3 +497,9 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _first_if_list(mask):
+    """The first input's mask when a layer takes several inputs (Keras passes
+    a layer the mask of its first argument)."""
+    return mask[0] if isinstance(mask, list) else mask

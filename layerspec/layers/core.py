@@ -1,4 +1,4 @@
-"""Core layers: Dense, Activation, Dropout."""
+"""Core layers: Dense, Activation, Dropout, Masking."""
 
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ class Dense(Layer):
         that too, although its ``compute_output_shape`` says ``units``).
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     def __init__(self, units: Integer(min=1), activation: ActivationName() = None, use_bias: Boolean() = True,
                  kernel_initializer: InitializerName() = "glorot_uniform",
                  bias_initializer: InitializerName() = "zeros", **kwargs):
@@ -119,6 +121,8 @@ class Activation(Layer):
         any. Output shape: the same, but for ``glu``, which halves the last
         axis (its size must be even).
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     has_macs = False
 
@@ -185,6 +189,8 @@ class Dropout(Layer):
         any. Output shape: the same.
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     has_macs = False
 
     def __init__(self, rate: Number(min=0, max=1), noise_shape: Optional(NoiseShape()) = None,
@@ -219,3 +225,53 @@ class Dropout(Layer):
 
     def call(self, inputs):
         return inputs
+
+
+@register
+class Masking(Layer):
+    """Marks steps as padding: a step whose every feature equals
+    ``mask_value`` is masked, and later layers skip it (an RNN keeps its
+    state there, GlobalAveragePooling1D leaves it out).
+
+    As Keras's: the output is the input with masked steps set to 0, and the
+    mask is True where some feature differs from ``mask_value``.
+
+    Args:
+        mask_value: the value a padded step holds in every feature.
+
+    Input shape:
+        ``(batch, ..., features)``, rank >= 2. Output shape: the same; the
+        mask's is the input's without its last axis.
+
+    Costs: two operations per element (the comparison and the select).
+    """
+
+    supports_masking = True
+    has_macs = False
+
+    def __init__(self, mask_value: Number() = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ShapeError(f"Masking needs inputs with a feature axis, got {format_shape(input_shape)}")
+        return tuple(input_shape)
+
+    def count_elementwise(self, input_shape):
+        elements = known_product(input_shape[1:])
+        return None if elements is None else 2 * elements
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        return tuple(input_shape[:-1])
+
+    def compute_mask(self, inputs, mask):
+        return self._kept(inputs)[..., 0]
+
+    def call(self, inputs):
+        kept = self._kept(inputs)
+        return np.where(kept, inputs, inputs.dtype.type(0))
+
+    def _kept(self, inputs: np.ndarray) -> np.ndarray:
+        """True (keeping a size-1 feature axis) where a step is not padding."""
+        return np.not_equal(inputs, inputs.dtype.type(self.mask_value)).any(axis=-1, keepdims=True)

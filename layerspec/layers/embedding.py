@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import Boolean, InitializerName, Integer
-from ..errors import ArgumentError, ValueAtIndexError
+from ..errors import ValueAtIndexError
 from ..registry import register
 from .base import Layer
 
@@ -23,8 +23,9 @@ class Embedding(Layer):
         output_dim: size of each vector.
         embeddings_initializer: initializer of ``embeddings`` (Keras's
             ``uniform``: uniform in [-0.05, 0.05]).
-        mask_zero: only ``false`` is supported (layerspec does not
-            propagate masks).
+        mask_zero: treat index 0 as padding: the output carries a mask,
+            True where the index is not 0, which later layers follow (an
+            RNN skips the padded steps). Index 0 still looks up its row.
 
     Input shape:
         ``(batch, ...)`` integer indices (float arrays holding whole numbers
@@ -40,9 +41,8 @@ class Embedding(Layer):
     def __init__(self, input_dim: Integer(min=1), output_dim: Integer(min=1),
                  embeddings_initializer: InitializerName() = "uniform", mask_zero: Boolean() = False, **kwargs):
         super().__init__(**kwargs)
-        if mask_zero:
-            raise ArgumentError("argument 'mask_zero': masking is not supported by layerspec; "
-                                "use mask_zero: false", argument="mask_zero")
+        # Keras: only an Embedding that makes a mask supports masking.
+        self.supports_masking = mask_zero
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = embeddings_initializer
@@ -54,6 +54,12 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        return tuple(input_shape) if self.mask_zero else None
+
+    def compute_mask(self, inputs, mask):
+        return np.not_equal(inputs, 0) if self.mask_zero else None
 
     def call(self, inputs):
         if inputs.dtype.kind != "i":

@@ -12,6 +12,11 @@ the sizes must be equal or one of them 1; an unknown size (``None``) makes
 the output's size unknown there. An input with fewer axes is given size-1
 axes right after its batch axis, so ``(batch, 4)`` merges with
 ``(batch, 3, 4)``.
+
+Masks, as Keras 3.15 combines them: an elementwise merge's output is
+masked where every input is (the OR of the masks, or no mask at all when
+some input has none); Concatenate joins the masks along its axis (an
+unmasked input counts as unmasked everywhere); Dot's output has no mask.
 """
 
 from __future__ import annotations
@@ -111,6 +116,7 @@ class ElementwiseMerge(Layer):
 
     takes_several_inputs = True
     has_macs = False
+    supports_masking = True
     #: How many inputs the layer takes exactly (None: any number from 1).
     input_count: int | None = None
     verb = "merged"
@@ -180,6 +186,34 @@ class ElementwiseMerge(Layer):
 
     def combine(self, arrays: list[np.ndarray], out: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        if any(shape is None for shape in mask_shape):
+            return None
+        try:
+            return _broadcast_mask_shapes(mask_shape)
+        except ValueError:
+            raise ShapeError(f"the inputs' masks {', '.join(format_shape(shape) for shape in mask_shape)} do not "
+                             f"broadcast together (Keras combines them elementwise)") from None
+
+    def compute_mask(self, inputs, mask):
+        if any(item is None for item in mask):
+            return None
+        return _reduce_into(np.logical_or, mask, np.empty(np.broadcast_shapes(*(m.shape for m in mask)), bool)) \
+            if len(mask) > 1 else mask[0]
+
+
+def _broadcast_mask_shapes(shapes: list[tuple]) -> tuple:
+    """NumPy's broadcast of mask shapes whose sizes may be unknown (None)."""
+    rank = max(len(shape) for shape in shapes)
+    padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
+    result = []
+    for sizes in zip(*padded):
+        known = {size for size in sizes if size not in (1, None)}
+        if len(known) > 1:
+            raise ValueError(sizes)
+        result.append(known.pop() if known else (None if None in sizes else 1))
+    return tuple(result)
 
 
 def _reduce_into(ufunc, arrays: list[np.ndarray], out: np.ndarray) -> np.ndarray:
@@ -341,6 +375,7 @@ class Concatenate(Layer):
 
     takes_several_inputs = True
     has_macs = False
+    supports_masking = True
 
     def __init__(self, axis: Integer() = -1, **kwargs):
         super().__init__(**kwargs)
@@ -388,6 +423,27 @@ class Concatenate(Layer):
         arrays = _floating_arrays(inputs, self.dtype)
         self.compute_output_shape([x.shape for x in arrays])
         return np.concatenate(arrays, axis=self.axis)
+
+    # Keras's rule: each input's mask widened to the input's shape (an
+    # unmasked input: all True; a mask one axis short: repeated along the
+    # last axis), the widened masks concatenated along ``axis``, then
+    # reduced over the last axis with OR.
+    def compute_mask_shape(self, input_shape, mask_shape):
+        if all(shape is None for shape in mask_shape):
+            return None
+        for shape, mask in zip(input_shape, mask_shape):
+            if mask is not None and len(mask) not in (len(shape) - 1, len(shape)):
+                raise ShapeError(f"an input's mask {format_shape(mask)} does not fit its input {format_shape(shape)}: "
+                                 f"Concatenate takes masks with the input's axes, or all but the last")
+        return self.compute_output_shape(input_shape)[:-1]
+
+    def compute_mask(self, inputs, mask):
+        if all(item is None for item in mask):
+            return None
+        widened = [np.ones(x.shape, bool) if m is None
+                   else np.broadcast_to(m[..., None] if m.ndim < x.ndim else m, x.shape)
+                   for x, m in zip(inputs, mask)]
+        return np.concatenate(widened, axis=self.axis).any(axis=-1)
 
 
 # --------------------------------------------------------------------------
@@ -480,6 +536,7 @@ class Dot(Layer):
     """
 
     takes_several_inputs = True
+    supports_masking = True  # Keras takes masked inputs and gives no mask
 
     def __init__(self, axes: DotAxes(), normalize: Boolean() = False, **kwargs):
         super().__init__(**kwargs)
@@ -558,6 +615,12 @@ class Dot(Layer):
         product = np.matmul(x.reshape(batch, math.prod(rest_x), summed),
                             y.reshape(batch, summed, math.prod(rest_y)))
         return product.reshape((batch,) + (rest_x + rest_y or (1,)))
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        return None
+
+    def compute_mask(self, inputs, mask):
+        return None
 
 
 def _without(sizes: tuple, index: int) -> tuple:

@@ -115,6 +115,8 @@ class BatchNormalization(Layer):
         the same as the input.
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     def __init__(self, axis: Integer() = -1, momentum: Number(min=0, max=1) = 0.99,
                  epsilon: Epsilon() = 1e-3, center: Boolean() = True,
                  scale: Boolean() = True, beta_initializer: InitializerName() = "zeros",
@@ -217,6 +219,8 @@ class LayerNormalization(Layer):
         the same as the input.
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     def __init__(self, axis: AxisOrAxes() = -1, epsilon: Epsilon() = 1e-3,
                  center: Boolean() = True, scale: Boolean() = True, rms_scaling: Boolean() = False,
                  beta_initializer: InitializerName() = "zeros", gamma_initializer: InitializerName() = "ones",
@@ -313,6 +317,8 @@ class GroupNormalization(Layer):
     Output shape:
         the same as the input.
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     def __init__(self, groups: GroupCount() = 32, axis: Integer() = -1, epsilon: Epsilon() = 1e-3,
                  center: Boolean() = True, scale: Boolean() = True, beta_initializer: InitializerName() = "zeros",
@@ -451,6 +457,8 @@ class UnitNormalization(Layer):
     Output shape:
         the same as the input.
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     def __init__(self, axis: AxisOrAxes() = -1, **kwargs):
         super().__init__(**kwargs)

@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from ..arguments import Boolean, Choice, DataFormat, IntTuple, Optional
+from ..errors import ShapeError
 from ..registry import register
-from .base import Layer
+from .base import Layer, format_shape
 from .core import known_product
 from .windows import as_tuple, check_rank, fold, fold_cells, output_spatial, pad_spatial, padding_amounts
 
@@ -273,6 +274,10 @@ class GlobalAveragePooling1D(_GlobalPooling):
         data_format: ``channels_last`` or null (the only layout supported).
         keepdims: keep the steps axis, with size 1.
 
+    With a mask (an Embedding's ``mask_zero``, say), the mean is over the
+    unmasked steps only, as in Keras; a sample whose every step is masked
+    gives NaN (0 / 0, as Keras does). The output has no mask.
+
     Input shape:
         ``(batch, steps, channels)``.
     Output shape:
@@ -281,6 +286,24 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     rank = 1
     mode = "average"
+    supports_masking = True
+    uses_mask = True
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        if mask_shape is not None and len(mask_shape) != 2:
+            raise ShapeError(f"GlobalAveragePooling1D takes a mask of shape (batch, steps), got "
+                             f"{format_shape(mask_shape)} for the input {format_shape(input_shape)}")
+        return None
+
+    def compute_mask(self, inputs, mask):
+        return None
+
+    def call_masked(self, inputs, mask):
+        kept = mask[:, :, None]
+        total = np.where(kept, inputs, inputs.dtype.type(0)).sum(axis=1, keepdims=self.keepdims)
+        count = kept.sum(axis=1, keepdims=self.keepdims, dtype=inputs.dtype)
+        with np.errstate(invalid="ignore"):  # every step masked: 0 / 0 = NaN, as in Keras
+            return total / count
 
 
 @register

@@ -174,6 +174,8 @@ class Rescaling(Layer):
         any. Output shape: the same.
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     def __init__(self, scale: Scalars(), offset: Scalars() = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale = scale
@@ -229,6 +231,8 @@ class Normalization(Layer):
     Output shape:
         the same as the input.
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     def __init__(self, axis: _KeptAxes() = -1, mean: Optional(Scalars()) = None,
                  variance: Optional(Scalars()) = None, invert: Boolean() = False, **kwargs):
@@ -1260,6 +1264,8 @@ class GaussianNoise(_TrainingOnly):
         any. Output shape: the same.
     """
 
+    supports_masking = True  # a mask passes through, as in Keras
+
     def __init__(self, stddev: Number(min=0, max=1), seed: Seed = None, **kwargs):
         super().__init__(**kwargs)
         self.stddev = stddev
@@ -1278,6 +1284,8 @@ class GaussianDropout(_TrainingOnly):
     Input shape:
         any. Output shape: the same.
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     def __init__(self, rate: Number(min=0, max=1), seed: Seed = None, **kwargs):
         super().__init__(**kwargs)
@@ -1393,6 +1401,8 @@ class ActivityRegularization(_TrainingOnly):
     Input shape:
         any. Output shape: the same.
     """
+
+    supports_masking = True  # a mask passes through, as in Keras
 
     inference_note = "identity (adds a training loss only)"
 

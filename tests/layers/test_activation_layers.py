@@ -394,3 +394,48 @@ def test_types_are_registered_with_keras_auto_names():
         assert registry.lookup(spelling) is layer_class
         assert registry.origin_of(spelling) == "built-in"
         assert snake_case(layer_class.__name__) == auto_name
+
+
+# --------------------------------------------------------------------------
+# Softmax with a mask
+
+
+def masked_softmax_reference(x, mask):
+    """Plain loops along the last axis: masked values get weight 0, the rest
+    share 1 (a slice masked throughout gives zeros)."""
+    out = np.zeros(x.shape)
+    for position in np.ndindex(*x.shape[:-1]):
+        kept = [j for j in range(x.shape[-1]) if mask[position + (j,)]]
+        if not kept:
+            continue
+        top = max(float(x[position + (j,)]) for j in kept)
+        total = sum(math.exp(float(x[position + (j,)]) - top) for j in kept)
+        for j in kept:
+            out[position + (j,)] = math.exp(float(x[position + (j,)]) - top) / total
+    return out
+
+
+def test_softmax_leaves_out_the_masked_values():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    mask = np.array([[True, False, True, True, False], [False] * 5, [True] * 5])
+    layer = Softmax()
+    assert layer.supports_masking and layer.uses_mask
+    assert layer.compute_mask_shape((None, 5), (None, 5)) == (None, 5)
+    out = layer.call_masked(x, mask)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, masked_softmax_reference(x, mask), rtol=1e-6, atol=1e-7)
+
+
+def test_softmax_refuses_a_mask_that_does_not_broadcast():
+    # An Embedding's (batch, steps) mask against (batch, steps, features): Keras refuses it too.
+    with pytest.raises(ShapeError, match=r"the mask \(None, 7\) of the input does not broadcast over the input "
+                                         r"\(None, 7, 3\) \(Keras refuses it too\)"):
+        Softmax().compute_mask_shape((None, 7, 3), (None, 7))
+    assert Softmax().compute_mask_shape((None, 7, 3), (None, 1, 3)) == (None, 1, 3)
+
+
+def test_activation_layers_pass_a_mask_on():
+    for layer in (ReLU(), LeakyReLU(), PReLU(), ELU(), Identity()):
+        assert layer.supports_masking and not layer.uses_mask
+        assert layer.compute_mask_shape((None, 7, 3), (None, 7)) == (None, 7)

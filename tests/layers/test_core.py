@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from layerspec.errors import ArgumentError, ShapeError
-from layerspec.layers.core import Activation, Dense, Dropout
+from layerspec.layers.core import Activation, Dense, Dropout, Masking
 
 
 def dense_reference(x, kernel, bias):
@@ -194,3 +194,56 @@ def test_dropout_noise_shape_in_a_spec_points_at_the_argument():
         build_model(loads_spec(text, path="d.yaml"))
     assert str(caught.value) == ("d.yaml:3:45: layer 1 'dropout' (Dropout): noise_shape [null, 3, 8]: size 3 on "
                                  "axis 1 must be 1, null or the input's 5; the input is (None, 5, 8)")
+
+
+# --------------------------------------------------------------------------
+# Masking
+
+
+def masking_reference(x, mask_value):
+    """Plain loops: a step is kept when some feature differs from mask_value;
+    kept steps pass, masked ones become 0."""
+    steps = x.reshape(-1, x.shape[-1])
+    kept = np.zeros(len(steps), bool)
+    out = np.zeros_like(steps)
+    for row, values in enumerate(steps):
+        kept[row] = any(value != mask_value for value in values)
+        if kept[row]:
+            out[row] = values
+    return out.reshape(x.shape), kept.reshape(x.shape[:-1])
+
+
+@pytest.mark.parametrize("mask_value", [0.0, -1.0])
+def test_masking_zeroes_and_masks_the_padded_steps(mask_value):
+    x = np.array([[[1, 2], [mask_value, mask_value], [mask_value, 3], [mask_value, mask_value]],
+                  [[mask_value, mask_value]] * 4], np.float32)
+    layer = Masking(mask_value=mask_value)
+    out, mask = layer.call(x), layer.compute_mask(x, None)
+    expected, expected_mask = masking_reference(x, mask_value)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(mask, expected_mask)
+    assert out.dtype == np.float32 and mask.dtype == bool
+
+
+def test_masking_shapes_costs_and_an_incoming_mask_replaced():
+    layer = Masking()
+    assert layer.compute_output_shape((None, 7, 3)) == (None, 7, 3)
+    assert layer.compute_mask_shape((None, 7, 3), (None, 7)) == (None, 7)
+    assert layer.compute_mask_shape((None, 2, 7, 3), None) == (None, 2, 7)
+    assert layer.count_macs((None, 7, 3)) == 0 and layer.count_elementwise((None, 7, 3)) == 42
+    assert layer.count_elementwise((None, None, 3)) is None
+    with pytest.raises(ShapeError, match=r"Masking needs inputs with a feature axis, got \(None,\)"):
+        layer.compute_output_shape((None,))
+
+
+def test_masking_argument_errors():
+    with pytest.raises(ArgumentError, match="argument 'mask_value' must be a number"):
+        Masking(mask_value="zero")
+
+
+def test_dense_dropout_and_activation_pass_a_mask_on():
+    for layer in (Dense(3), Dropout(0.5), Activation("relu")):
+        assert layer.supports_masking and not layer.uses_mask
+        assert layer.compute_mask_shape((None, 4, 2), (None, 4)) == (None, 4)
+        mask = np.array([[True, False, True, True]])
+        assert layer.compute_mask(np.zeros((1, 4, 2)), mask) is mask

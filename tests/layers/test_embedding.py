@@ -97,8 +97,6 @@ def test_float64_model_gives_float64_vectors():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"input_dim": 10, "output_dim": 4, "mask_zero": True},
-     "argument 'mask_zero': masking is not supported by layerspec; use mask_zero: false"),
     ({"input_dim": 0, "output_dim": 4}, "argument 'input_dim' must be an integer >= 1, got integer 0"),
     ({"input_dim": 10, "output_dim": 4.0}, "argument 'output_dim' must be an integer >= 1, got number 4.0"),
     ({"input_dim": 10, "output_dim": 4, "input_length": 5},
@@ -145,18 +143,32 @@ def test_embedding_model_refuses_bad_indices():
     assert caught.value.message == "Embedding 'embedding': index 50 at index (1, 2) is outside [0, 50)"
 
 
-def test_spec_points_at_mask_zero():
-    spec = loads_spec("""input: [5]
+def test_mask_zero_masks_the_zero_ids_and_still_looks_them_up():
+    layer = built((None, 4), input_dim=10, mask_zero=True)
+    ids = np.array([[3, 0, 7, 0], [0, 0, 0, 0]])
+    assert layer.supports_masking
+    assert layer.compute_mask_shape((None, 4), None) == (None, 4)
+    np.testing.assert_array_equal(layer.compute_mask(ids, None), [[True, False, True, False], [False] * 4])
+    np.testing.assert_array_equal(layer.call(ids), embedding_reference(ids, layer.embeddings.value))
+
+
+def test_without_mask_zero_no_mask_is_made_and_none_passes():
+    layer = built((None, 4), input_dim=10)
+    assert not layer.supports_masking
+    assert layer.compute_mask_shape((None, 4), (None, 4)) is None
+    assert layer.compute_mask(np.zeros((1, 4), int), np.ones((1, 4), bool)) is None
+
+
+def test_spec_with_mask_zero_gives_its_mask_to_the_next_layer():
+    model = build_model(loads_spec("""input: [5]
 layers:
-  - type: Embedding
-    input_dim: 50
-    output_dim: 8
-    mask_zero: true
-""", path="emb.yaml")
-    with pytest.raises(ArgumentError) as caught:
-        build_model(spec)
-    assert str(caught.value) == ("emb.yaml:6:16: layer 1 'embedding' (Embedding): argument 'mask_zero': "
-                                 "masking is not supported by layerspec; use mask_zero: false")
+  - {type: Embedding, input_dim: 50, output_dim: 8, mask_zero: true}
+  - {type: Dense, units: 2}
+"""))
+    model.build()
+    assert [(node.input_mask, node.output_mask) for node in model.nodes] == [(None, (None, 5)),
+                                                                            ((None, 5), (None, 5))]
+    assert model.graph.carries_masks
 
 
 def test_index_error_position_counts_rows_across_batches():

@@ -503,3 +503,78 @@ def test_merges_are_registered_built_in_types():
                               ("dot", Dot)]:
         assert registry.lookup(name) is layer_class
         assert registry.origin_of(name) == "built-in"
+
+
+# --------------------------------------------------------------------------
+# masks (Keras 3.15: OR for the elementwise merges, widened and joined for
+# Concatenate, none after Dot)
+
+
+def or_reference(masks):
+    """Plain loops: a position counts when it counts in any input."""
+    out = np.zeros(masks[0].shape, bool)
+    for position in np.ndindex(*out.shape):
+        out[position] = any(bool(mask[position]) for mask in masks)
+    return out
+
+
+@pytest.mark.parametrize("merge", SEVERAL)
+def test_elementwise_merge_masks_combine_with_or(merge):
+    rng = np.random.default_rng(3)
+    masks = [rng.random((2, 5)) < 0.5 for _ in range(3)]
+    layer = merge()
+    assert layer.supports_masking
+    assert layer.compute_mask_shape([(None, 5, 4)] * 3, [(None, 5)] * 3) == (None, 5)
+    np.testing.assert_array_equal(layer.compute_mask([np.zeros((2, 5, 4))] * 3, masks), or_reference(masks))
+
+
+def test_an_unmasked_input_leaves_the_merge_without_a_mask():
+    layer = Add()
+    assert layer.compute_mask_shape([(None, 5, 4)] * 2, [(None, 5), None]) is None
+    assert layer.compute_mask([np.zeros((1, 5, 4))] * 2, [np.ones((1, 5), bool), None]) is None
+
+
+def test_merge_masks_that_do_not_broadcast_are_refused():
+    with pytest.raises(ShapeError, match=r"the inputs' masks \(None, 5\), \(None, 6\) do not broadcast together"):
+        Add().compute_mask_shape([(None, 5, 4), (None, 6, 4)], [(None, 5), (None, 6)])
+
+
+def concatenate_mask_reference(inputs, masks, axis):
+    """Keras's rule written out: widen each mask to its input (all True when
+    absent, repeated along the last axis when one axis short), join along
+    ``axis``, then OR over the last axis."""
+    widened = []
+    for x, mask in zip(inputs, masks):
+        full = np.zeros(x.shape, bool)
+        for position in np.ndindex(*x.shape):
+            full[position] = True if mask is None else bool(mask[position[:mask.ndim]])
+        widened.append(full)
+    joined = np.concatenate(widened, axis=axis)
+    out = np.zeros(joined.shape[:-1], bool)
+    for position in np.ndindex(*out.shape):
+        out[position] = any(joined[position])
+    return out
+
+
+@pytest.mark.parametrize("axis", [1, -1])
+def test_concatenate_masks_as_keras_joins_them(axis):
+    rng = np.random.default_rng(5)
+    inputs = [np.zeros((2, 4, 3)), np.zeros((2, 4, 3))]
+    masks = [rng.random((2, 4)) < 0.5, None]
+    layer = Concatenate(axis=axis)
+    expected = concatenate_mask_reference(inputs, masks, axis)
+    assert layer.compute_mask_shape([(None, 4, 3)] * 2, [(None, 4), None]) == (None,) + expected.shape[1:]
+    np.testing.assert_array_equal(layer.compute_mask(inputs, masks), expected)
+    assert layer.compute_mask(inputs, [None, None]) is None
+
+
+def test_concatenate_refuses_a_mask_two_axes_short():
+    with pytest.raises(ShapeError, match=r"an input's mask \(None,\) does not fit its input \(None, 4, 3\)"):
+        Concatenate().compute_mask_shape([(None, 4, 3)] * 2, [(None,), None])
+
+
+def test_dot_takes_masks_and_gives_none():
+    layer = Dot(axes=-1)
+    assert layer.supports_masking
+    assert layer.compute_mask_shape([(None, 4, 3)] * 2, [(None, 4), (None, 4)]) is None
+    assert layer.compute_mask([np.zeros((1, 4, 3))] * 2, [np.ones((1, 4), bool)] * 2) is None

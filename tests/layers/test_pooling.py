@@ -351,3 +351,44 @@ def test_a_spec_with_every_pooling_kind_runs():
 ])
 def test_keras_aliases_are_registered(alias, cls):
     assert lookup(alias) is cls
+
+
+# --------------------------------------------------------------------------
+# GlobalAveragePooling1D with a mask
+
+
+def masked_mean_reference(x, mask):
+    """Plain loops: the mean over the steps whose mask is True."""
+    out = np.zeros((x.shape[0], x.shape[2]))
+    for sample in range(x.shape[0]):
+        for channel in range(x.shape[2]):
+            values = [float(x[sample, step, channel]) for step in range(x.shape[1]) if mask[sample, step]]
+            out[sample, channel] = sum(values) / len(values) if values else math.nan
+    return out
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_average_pooling1d_averages_the_unmasked_steps(keepdims):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    mask = np.array([[True, True, False, True, False, False], [True] * 6, [False] * 6])
+    layer = GlobalAveragePooling1D(keepdims=keepdims)
+    assert layer.supports_masking and layer.uses_mask
+    assert layer.compute_mask_shape((None, 6, 4), (None, 6)) is None
+    assert layer.compute_mask(x, mask) is None
+    out = layer.call_masked(x, mask)
+    assert out.dtype == np.float32 and out.shape == ((3, 1, 4) if keepdims else (3, 4))
+    # The fully masked sample gives NaN (0 / 0), as in Keras.
+    np.testing.assert_allclose(out.reshape(3, 4), masked_mean_reference(x, mask), rtol=1e-6, equal_nan=True)
+
+
+def test_global_average_pooling1d_refuses_a_mask_of_another_rank():
+    with pytest.raises(ShapeError, match=r"GlobalAveragePooling1D takes a mask of shape \(batch, steps\), got "
+                                         r"\(None, 6, 4\) for the input \(None, 6, 4\)"):
+        GlobalAveragePooling1D().compute_mask_shape((None, 6, 4), (None, 6, 4))
+
+
+def test_other_pooling_layers_drop_a_mask():
+    for layer in (GlobalMaxPooling1D(), MaxPooling1D(pool_size=2), AveragePooling1D(pool_size=2)):
+        assert not layer.supports_masking
+        assert layer.compute_mask_shape((None, 6, 4), (None, 6)) is None
