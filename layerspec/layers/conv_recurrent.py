@@ -127,6 +127,28 @@ class _ConvLSTM(RecurrentBase):
         cells = math.prod(self.kernel_size)
         return math.prod(spatial) * (cells * (channels + self.filters) + 6 * self.filters)
 
+    # -- masks ------------------------------------------------------------
+    def compute_mask_shape(self, input_shape, mask_shape):
+        """A mask on the sequence is refused; none passes on.
+
+        Keras's recurrent loop reduces each step's mask over its last axis
+        (to ``(batch, 1)`` for a ``(batch, timesteps)`` mask) and selects
+        the states with it: against ConvLSTM's ``(batch, *spatial,
+        filters)`` states that aligns the batch with a spatial axis, so
+        the result would be wrong or fail. (A mask on an initial state is
+        dropped, as Keras does not use it.)
+        """
+        mask = mask_shape[0] if isinstance(mask_shape, list) else mask_shape
+        if mask is not None:
+            name = type(self).__name__
+            states = format_shape(self._state_shape(self._sequence_shape(input_shape)))
+            raise ShapeError(f"{name} cannot take a mask: its input sequence carries one of shape "
+                             f"{format_shape(tuple(mask))} (from a Masking layer or an Embedding with mask_zero "
+                             f"upstream), and Keras's recurrent loop would broadcast each step's mask against the "
+                             f"{states} states along the wrong axes (the batch axis meeting a spatial one), giving "
+                             f"wrong values or failing; remove the mask upstream (no Masking, mask_zero: false)")
+        return None
+
     # -- weights ----------------------------------------------------------
     def build(self, input_shape):
         sequence = self._sequence_shape(input_shape)

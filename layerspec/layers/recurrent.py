@@ -6,7 +6,8 @@ h0, c0]`` in a spec, Keras's ``initial_state``); with ``return_state`` it
 has several outputs, ``[output, state_h, state_c]`` (LSTM) or ``[output,
 state_h]``, in Keras's order. layerspec runs stateless inference, so
 ``stateful`` is refused, and ``unroll`` (how Keras compiles the loop) is
-accepted and changes nothing.
+accepted and changes nothing, except that it turns
+``zero_output_for_mask`` off, as Keras's unrolled loop ignores it.
 
 The forward pass projects the inputs of all time steps with one matrix
 product, then loops over time only for the recurrent product; gate buffers
@@ -22,6 +23,18 @@ i, f, o, c so one ``tanh`` serves all four (``sigmoid(a) = (1 + tanh(a /
 from 4 rows on one contiguous ``(batch, units)`` block per gate, as NumPy
 runs elementwise work on contiguous blocks several times faster than on
 column slices of a wider array.
+
+With a mask (``(batch, timesteps)``, True where a step counts: an
+``Embedding`` with ``mask_zero`` or a ``Masking`` layer upstream), a masked
+step leaves a sample's states as they were and repeats its previous output
+(``h``; the initial state before any step counted), or outputs zeros with
+``zero_output_for_mask``; the output keeps the mask with
+``return_sequences``. Given initial states, the layers compute as without
+a mask, as Keras's do (it passes no mask to a call with several tensors).
+The masked loop runs each step for the whole batch and puts back the
+states of the samples that skip it; a step no sample skips costs nothing
+more (right-padded batch of 64, 100 steps, 64 units: 1.04x to 1.25x the
+unmasked time).
 
 A sequence of length 0 (possible at run time when ``timesteps`` is unknown)
 is accepted, although Keras fails on it: the last output is the initial
@@ -336,13 +349,7 @@ class _Recurrent(RecurrentBase):
         x = x if x.dtype.kind == "f" else x.astype(self.dtype)
         dtype = x.dtype
         batch, steps, features = x.shape
-        input_bias, recurrent_bias = self._split_bias(dtype)
-        # One product for every time step; the loop only does the recurrence.
-        projected = x.reshape(batch * steps, features) @ self.kernel.value.astype(dtype, copy=False)
-        if input_bias is not None:
-            projected += input_bias
-        projected = projected.reshape(batch, steps, projected.shape[-1])
-        work = self._workspace(batch, dtype, self.recurrent_kernel.value.astype(dtype, copy=False), recurrent_bias)
+        projected, work = self._projected(x)
         # Keras returns the sequence in processing order, reversed for go_backwards.
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
@@ -357,6 +364,128 @@ class _Recurrent(RecurrentBase):
             return sequence if sequence is not None else np.ascontiguousarray(state)
         output = sequence if sequence is not None else state.copy()
         return self._outputs(output, [state.copy(), *self._final_states(work)])
+
+    def _projected(self, x: np.ndarray) -> tuple[np.ndarray, dict]:
+        """``(x_t W + b for every step t, the workspace)`` of a float sequence.
+
+        One product for every time step; the loop only does the recurrence.
+        """
+        dtype = x.dtype
+        batch, steps, features = x.shape
+        input_bias, recurrent_bias = self._split_bias(dtype)
+        projected = x.reshape(batch * steps, features) @ self.kernel.value.astype(dtype, copy=False)
+        if input_bias is not None:
+            projected += input_bias
+        projected = projected.reshape(batch, steps, projected.shape[-1])
+        work = self._workspace(batch, dtype, self.recurrent_kernel.value.astype(dtype, copy=False), recurrent_bias)
+        return projected, work
+
+    # -- masks ------------------------------------------------------------
+    supports_masking = True
+    uses_mask = True
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        """The sequence's mask with ``return_sequences``, else none; with
+        ``return_state`` a list, the states unmasked (Keras's
+        ``RNN.compute_mask``)."""
+        mask = mask_shape[0] if isinstance(mask_shape, list) else mask_shape
+        if mask is None:
+            return None
+        sequence = self._sequence_shape(input_shape)
+        self._check_mask(sequence, tuple(mask))
+        return self._output_masks(tuple(mask))
+
+    def compute_mask(self, inputs, mask):
+        mask = mask[0] if isinstance(mask, list) else mask
+        if mask is None:
+            return None
+        x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        self._check_mask(x.shape, mask.shape)
+        return self._output_masks(mask)
+
+    def _output_masks(self, mask):
+        output = mask if self.return_sequences else None
+        return [output] + [None] * len(self.state_names) if self.return_state else output
+
+    def _check_mask(self, sequence: tuple, mask: tuple) -> None:
+        """A recurrent layer's mask holds one flag per sample and step: ``(batch, timesteps)``."""
+        def differ(a, b):
+            return a is not None and b is not None and a != b
+
+        if len(mask) != 2 or (len(sequence) >= 2 and (differ(mask[0], sequence[0]) or differ(mask[1], sequence[1]))):
+            steps = format_shape(tuple(sequence[:2]))
+            raise ShapeError(f"takes a mask of one flag per sample and time step, shape {steps} for its input "
+                             f"{format_shape(sequence)}; got a mask of shape {format_shape(mask)}"
+                             + (" (a mask made for another input, e.g. by a Masking layer over more axes, or "
+                                "by an Embedding over more than (batch, timesteps) indices)" if len(mask) != 2
+                                else ""))
+
+    def call_masked(self, inputs, mask):
+        """``call`` skipping the masked steps (mask False): there a sample's
+        states keep their values and its output repeats the previous one
+        (the state ``h``; the initial state before any step counted), or is
+        zero with ``zero_output_for_mask``, as Keras's JAX loop does.
+
+        Given initial states, the layer computes as without a mask, as
+        Keras's: its ``__call__`` passes no mask to a call with several
+        tensor arguments. The output mask still follows the sequence's.
+        """
+        mask = mask[0] if isinstance(mask, list) else mask
+        x, initial = self._split_arrays(inputs)
+        if initial or mask is None:
+            return self.call(inputs)
+        self._check_mask(x.shape, mask.shape)
+        mask = np.asarray(mask, bool)
+        if mask.all():
+            return self.call(inputs)
+        return self._call_skipping(x if x.dtype.kind == "f" else x.astype(self.dtype), ~mask)
+
+    def _zeroes_masked_outputs(self) -> bool:
+        """Whether masked steps output zeros: ``zero_output_for_mask``,
+        which Keras's unrolled loop (``unroll``, every backend) ignores."""
+        return self.zero_output_for_mask and not self.unroll
+
+    def _call_skipping(self, x: np.ndarray, skipped: np.ndarray):
+        """The time loop where ``skipped`` (batch, steps) is True: each step
+        runs for the whole batch, then the skipped samples get their states
+        back (and their output repeated or zeroed); steps that skip no sample
+        cost nothing more."""
+        dtype = x.dtype
+        batch, steps, _ = x.shape
+        projected, work = self._projected(x)
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
+        state = np.zeros((batch, self.units), dtype)
+        self._start(work, [])
+        others = self._final_states(work)  # LSTM's carry, updated in place by the steps
+        held = [np.empty((batch, self.units), dtype) for _ in range(1 + len(others))]
+        partly, zero = skipped.any(axis=0), self._zeroes_masked_outputs()
+        for position, step in enumerate(order):
+            if not partly[step]:
+                state = self._step(projected[:, step], state, work)
+                if sequence is not None:
+                    sequence[:, position] = state
+                continue
+            skip = skipped[:, step]
+            for kept, now in zip(held, (state, *others)):
+                np.copyto(kept, now)
+            state = self._step(projected[:, step], state, work)
+            if zero and sequence is not None:
+                sequence[:, position] = state
+                sequence[skip, position] = 0
+            for kept, now in zip(held, (state, *others)):
+                np.copyto(now, kept, where=skip[:, np.newaxis])
+            if sequence is not None and not zero:
+                sequence[:, position] = state
+        if sequence is not None:
+            output = sequence
+        else:
+            # Keras's last output is the last step's output: with
+            # zero_output_for_mask zero where that step was skipped.
+            output = state.copy()
+            if zero and steps:
+                output[skipped[:, order[-1]]] = 0
+        return self._outputs(output, [state.copy(), *self._final_states(work)]) if self.return_state else output
 
     def _start(self, work: dict, initial: list) -> None:
         """Set the states besides ``h`` (LSTM's carry) from the given ones, if any."""
@@ -403,8 +532,15 @@ class SimpleRNN(_Recurrent):
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
         stateful: refused: layerspec runs stateless inference.
-        unroll: accepted and ignored (it only changes how Keras compiles
-            the loop, not the results).
+        unroll: accepted; it only changes how Keras compiles the loop,
+            not the results, except that Keras's unrolled loop ignores
+            ``zero_output_for_mask``, and so does this layer's.
+        zero_output_for_mask: with a mask, a masked step outputs zeros
+            instead of repeating the previous output (the states are kept
+            either way); without ``return_sequences`` the output is then
+            zero for a sample whose last processed step is masked, as in
+            Keras's JAX loop. No effect without a mask, nor with
+            ``unroll`` (as in Keras).
 
     A sequence of length 0 gives the initial state as the last output
     (Keras would fail).
@@ -428,10 +564,11 @@ class SimpleRNN(_Recurrent):
                  dropout: Number(min=0, max=1) = 0.0, recurrent_dropout: Number(min=0, max=1) = 0.0,
                  return_sequences: Boolean() = False, return_state: Boolean() = False,
                  go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
-                 seed: Optional(Integer(min=0)) = None, **kwargs):
+                 seed: Optional(Integer(min=0)) = None, zero_output_for_mask: Boolean() = False, **kwargs):
         super().__init__(**kwargs)
         self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
+        self.zero_output_for_mask = zero_output_for_mask
 
     def _step(self, gates, state, work):
         np.matmul(state, work["recurrent"], out=work["product"])
@@ -475,9 +612,16 @@ class LSTM(_Recurrent):
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
         stateful: refused: layerspec runs stateless inference.
-        unroll: accepted and ignored (it only changes how Keras compiles
-            the loop, not the results).
+        unroll: accepted; it only changes how Keras compiles the loop,
+            not the results, except that Keras's unrolled loop ignores
+            ``zero_output_for_mask``, and so does this layer's.
         use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
+        zero_output_for_mask: with a mask, a masked step outputs zeros
+            instead of repeating the previous output (the states are kept
+            either way); without ``return_sequences`` the output is then
+            zero for a sample whose last processed step is masked, as in
+            Keras's JAX loop. No effect without a mask, nor with
+            ``unroll`` (as in Keras).
 
     A sequence of length 0 gives the initial state as the last output
     (Keras would fail).
@@ -506,13 +650,14 @@ class LSTM(_Recurrent):
                  seed: Optional(Integer(min=0)) = None,
                  return_sequences: Boolean() = False, return_state: Boolean() = False,
                  go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
-                 use_cudnn: CudnnChoice() = "auto", **kwargs):
+                 use_cudnn: CudnnChoice() = "auto", zero_output_for_mask: Boolean() = False, **kwargs):
         super().__init__(**kwargs)
         self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
         self.recurrent_activation = state_activation(recurrent_activation, "recurrent_activation")
         self.unit_forget_bias = unit_forget_bias
         self.use_cudnn = use_cudnn
+        self.zero_output_for_mask = zero_output_for_mask
 
     def _bias_init(self):
         return UnitForgetBias(self.bias_initializer) if self.unit_forget_bias else self.bias_initializer
@@ -524,10 +669,22 @@ class LSTM(_Recurrent):
     GATE_BLOCK_ROWS = 4
 
     def call(self, inputs):
-        if self.activation is not activations.tanh or self.recurrent_activation is not activations.sigmoid:
+        if not self._default_activations():
             return super().call(inputs)
         x, initial = self._split_arrays(inputs)
-        x = x if x.dtype.kind == "f" else x.astype(self.dtype)
+        return self._fast_loop(x if x.dtype.kind == "f" else x.astype(self.dtype), initial)
+
+    def _default_activations(self) -> bool:
+        return self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid
+
+    def _call_skipping(self, x, skipped):
+        if not self._default_activations():
+            return super()._call_skipping(x, skipped)
+        return self._fast_loop(x, [], skipped)
+
+    def _fast_loop(self, x: np.ndarray, initial: list, skipped: np.ndarray | None = None):
+        """The time loop with default activations; with ``skipped`` (batch,
+        steps) as ``_call_skipping`` (the mask's steps cost a branch here)."""
         dtype = x.dtype
         batch, steps, features = x.shape
         units = self.units
@@ -552,7 +709,14 @@ class LSTM(_Recurrent):
             sigmoid_gates = gates[:, :3 * units]
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         sequence = np.empty((batch, steps, units), dtype) if self.return_sequences else None
+        if skipped is not None:
+            partly, zero = skipped.any(axis=0), self._zeroes_masked_outputs()
+            held_state, held_carry = np.empty_like(scratch), np.empty_like(scratch)
         for position, step in enumerate(order):
+            masking = skipped is not None and partly[step]
+            if masking:
+                np.copyto(held_state, state)
+                np.copyto(held_carry, carry)
             np.copyto(step_input, x[:, step])
             np.matmul(joined, matrix, out=gates)
             np.tanh(gates, out=gates)
@@ -563,9 +727,20 @@ class LSTM(_Recurrent):
             carry += scratch
             np.tanh(carry, out=scratch)
             np.multiply(output_gate, scratch, out=state)
+            if masking:
+                skip = skipped[:, step]
+                if zero and sequence is not None:
+                    sequence[:, position] = state
+                    sequence[skip, position] = 0
+                np.copyto(state, held_state, where=skip[:, np.newaxis])
+                np.copyto(carry, held_carry, where=skip[:, np.newaxis])
+                if zero:
+                    continue
             if sequence is not None:
                 sequence[:, position] = state
         output = sequence if sequence is not None else state.copy()
+        if skipped is not None and sequence is None and zero and steps:
+            output[skipped[:, order[-1]]] = 0  # as in _call_skipping
         return self._outputs(output, [state.copy(), carry]) if self.return_state else output
 
     def _step_matrix(self, by_gate: bool, dtype) -> np.ndarray:
@@ -651,11 +826,18 @@ class GRU(_Recurrent):
         go_backwards: process the sequence from its end; the returned
             sequence stays in processing order (reversed), as in Keras.
         stateful: refused: layerspec runs stateless inference.
-        unroll: accepted and ignored (it only changes how Keras compiles
-            the loop, not the results).
+        unroll: accepted; it only changes how Keras compiles the loop,
+            not the results, except that Keras's unrolled loop ignores
+            ``zero_output_for_mask``, and so does this layer's.
         reset_after: apply the reset gate after the recurrent product
             (Keras's default, cuDNN compatible) or before it.
         use_cudnn: ``true``, ``false`` or ``'auto'``; accepted, no effect.
+        zero_output_for_mask: with a mask, a masked step outputs zeros
+            instead of repeating the previous output (the states are kept
+            either way); without ``return_sequences`` the output is then
+            zero for a sample whose last processed step is masked, as in
+            Keras's JAX loop. No effect without a mask, nor with
+            ``unroll`` (as in Keras).
 
     A sequence of length 0 gives the initial state as the last output
     (Keras would fail).
@@ -683,13 +865,15 @@ class GRU(_Recurrent):
                  seed: Optional(Integer(min=0)) = None,
                  return_sequences: Boolean() = False, return_state: Boolean() = False,
                  go_backwards: Boolean() = False, stateful: Boolean() = False, unroll: Boolean() = False,
-                 reset_after: Boolean() = True, use_cudnn: CudnnChoice() = "auto", **kwargs):
+                 reset_after: Boolean() = True, use_cudnn: CudnnChoice() = "auto",
+                 zero_output_for_mask: Boolean() = False, **kwargs):
         super().__init__(**kwargs)
         self._setup(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
                     dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards, stateful, unroll)
         self.recurrent_activation = state_activation(recurrent_activation, "recurrent_activation")
         self.reset_after = reset_after
         self.use_cudnn = use_cudnn
+        self.zero_output_for_mask = zero_output_for_mask
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)

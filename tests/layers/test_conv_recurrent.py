@@ -10,6 +10,7 @@ import layerspec
 from layerspec.errors import ArgumentError, ShapeError
 from layerspec.layers import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from layerspec.model import Sequential
+from layerspec.spec import build_model, loads_spec
 
 RTOL, ATOL = 2e-4, 2e-5
 CLASSES = {1: ConvLSTM1D, 2: ConvLSTM2D, 3: ConvLSTM3D}
@@ -277,3 +278,44 @@ def test_spec_runs_a_conv_lstm_stack():
     model.init(seed=0)
     out = model.predict(np.ones((2, 4, 6, 6, 1), np.float32))
     assert out.shape == (2, 50) and out.dtype == np.float32 and math.isfinite(float(out.sum()))
+
+
+# -- masks: refused ------------------------------------------------------------------
+def test_a_masked_sequence_is_refused_naming_the_cause():
+    # Keras's loop would broadcast each step's mask against the (batch, rows, cols, filters) states wrongly.
+    text = ("input: [4, 5, 5, 2]\n"
+            "layers:\n"
+            "  - {type: Masking}\n"
+            "  - {type: ConvLSTM2D, filters: 3, kernel_size: 3}\n")
+    with pytest.raises(ShapeError) as caught:
+        build_model(loads_spec(text, "specs/video.yaml"))
+    assert str(caught.value) == (
+        "specs/video.yaml:4:5: layer 2 'conv_lstm2d' (ConvLSTM2D): ConvLSTM2D cannot take a mask: its input "
+        "sequence carries one of shape (None, 4, 5, 5) (from a Masking layer or an Embedding with mask_zero "
+        "upstream), and Keras's recurrent loop would broadcast each step's mask against the (None, 3, 3, 3) "
+        "states along the wrong axes (the batch axis meeting a spatial one), giving wrong values or failing; "
+        "remove the mask upstream (no Masking, mask_zero: false)")
+
+
+def test_an_embedding_mask_is_refused_by_conv_lstm1d():
+    model = Sequential([layerspec.layers.Embedding(10, 2, mask_zero=True), ConvLSTM1D(3, 2, padding="same")],
+                       input_shape=(4, 6))
+    with pytest.raises(ShapeError) as caught:
+        model.build()
+    assert caught.value.message.startswith(
+        "layer 2 'conv_lstm1d' (ConvLSTM1D): ConvLSTM1D cannot take a mask: its input sequence carries one of "
+        "shape (None, 4, 6) (from a Masking layer or an Embedding with mask_zero upstream), and Keras's recurrent "
+        "loop would broadcast each step's mask against the (None, 6, 3) states")
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_conv_lstm_without_a_mask_has_none(rank):
+    layer = CLASSES[rank](2, 1, return_sequences=True, return_state=True)
+    shape = (None, 3) + (4,) * rank + (1,)
+    assert not layer.supports_masking and not layer.uses_mask
+    assert layer.compute_mask_shape(shape, None) is None
+    # A mask on an initial state alone means nothing to Keras's computation: dropped.
+    state = (None,) + (4,) * rank + (2,)
+    assert layer.compute_mask_shape([shape, state, state], [None, (None,), None]) is None
+    with pytest.raises(ShapeError):
+        layer.compute_mask_shape([shape, state, state], [(None, 3), None, None])
