@@ -18,7 +18,8 @@ import numpy as np
 from .errors import ArgumentError, DataError, LayerspecError, ShapeError, ValueAtIndexError, WeightsError
 from .graph import Graph, GraphInput, Node, chain, split_source
 from .layers.base import Layer, format_shape
-from .naming import automatic_name_holder, auto_names, name_clashes, node_label, reuse_names
+from .naming import (automatic_name_holder, auto_names, layer_entry, name_clashes, name_wrapped_layers, node_label,
+                     reuse_names)
 from .quiet import quietly
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -102,7 +103,7 @@ class Model:
     def _name_nodes(self) -> None:
         """Keras's automatic names for unnamed layers; reuse nodes named after their layer."""
         layers = self._layers
-        given = [(type(layer), layer._name if layer.has_explicit_name else None) for layer in layers]
+        given = [layer_entry(layer) for layer in layers]  # with the layers they wrap, which Keras numbers too
         for node in self.nodes:
             if node.reuses is None:
                 node.name = node.layer.name  # for messages until the automatic names are known
@@ -114,6 +115,7 @@ class Model:
         for layer, name in zip(layers, auto_names(given)):
             if not layer.has_explicit_name:
                 layer._auto_name = name
+        name_wrapped_layers(layers)
         repeats = [node for node in self.nodes if node.reuses is not None]
         taken = {layer.name for layer in layers} | set(self.input_names)
         names = reuse_names([(node.reuses.layer.name, node.name or None) for node in repeats], taken)

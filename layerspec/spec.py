@@ -430,9 +430,10 @@ def _check_automatic_name_clashes(layers: list[LayerSpec], problems: _Problems) 
     ``name: dense`` on the second Dense of a model whose first Dense is
     unnamed (and so is ``dense``) gives two layers one name.
     """
-    from .naming import automatic_name_holder, name_clashes
+    from .naming import automatic_name_holder, name_clashes, spec_entry
 
-    for explicit, automatic in name_clashes((layer.layer_class or _Unknown, layer.name) for layer in layers):
+    for explicit, automatic in name_clashes(spec_entry(layer.layer_class or _Unknown, layer.name, layer.arguments)
+                                            for layer in layers):
         named, unnamed = layers[explicit], layers[automatic]
         if unnamed.layer_class is None:
             continue  # an unknown type: its own error says so, and its name is a guess
@@ -458,11 +459,12 @@ def _assign_labels(layers: list[LayerSpec]) -> None:
     layer is named after it (``encoder_reuse``, ``encoder_reuse_1``) unless
     it has a name, and takes no number from the layers' count.
     """
-    from .naming import auto_names, reuse_names
+    from .naming import auto_names, reuse_names, spec_entry
     from .registry import display_name
 
     own = [layer for layer in layers if layer.reuse is None]
-    for layer, name in zip(own, auto_names((layer.layer_class or _Unknown, layer.name) for layer in own)):
+    for layer, name in zip(own, auto_names(spec_entry(layer.layer_class or _Unknown, layer.name, layer.arguments)
+                                           for layer in own)):
         layer.final_name = name
         shown_type = display_name(layer.layer_class) if layer.layer_class else layer.type_name
         layer.label = f"layer {layer.index + 1} '{name}' ({shown_type})"

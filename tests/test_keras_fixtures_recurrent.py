@@ -12,8 +12,7 @@ TimeDistributed's as ``layer/vars``; our keys nest the sublayer's name
 instead: ``bidirectional/forward_lstm/kernel``, ``time_distributed/dense/kernel``.
 
 The fixture seq_text (Embedding with mask_zero, then an LSTM and a GRU) is
-not covered here: it needs masks, which layerspec does not propagate; it is
-listed as waiting for them in tests/test_keras_fixtures.py.
+covered in tests/test_keras_fixtures.py.
 """
 
 from __future__ import annotations
@@ -28,10 +27,9 @@ from tests.keras_fixtures import assert_matches_keras, keras_weights, load_fixtu
 
 NAME = "recurrent_wrappers"
 
-#: Written from config.json, leaving the names automatic but the last one's:
-#: Keras counts every layer it creates, the Dense inside TimeDistributed too,
-#: so the model's own Dense became dense_1; layerspec numbers a model's
-#: layers, not the ones inside wrappers, and would call it dense.
+#: Written from config.json with every name automatic: Keras counts every
+#: layer it creates, the Dense inside TimeDistributed (made first) too, so
+#: the model's own Dense is dense_1, and layerspec numbers them the same way.
 SPEC = """
     input: [9, 4]
     layers:
@@ -42,7 +40,7 @@ SPEC = """
       - type: Bidirectional
         merge_mode: sum
         layer: {type: GRU, units: 4}
-      - {type: Dense, units: 2, name: dense_1}
+      - {type: Dense, units: 2}
 """
 
 
@@ -82,7 +80,7 @@ def test_python_layers_compute_what_keras_computes(fixture):
     model = Sequential([Bidirectional(LSTM(6, return_sequences=True)),
                         TimeDistributed(Dense(5, activation="relu")),
                         Bidirectional(GRU(4), merge_mode="sum"),
-                        Dense(2, name="dense_1")], input_shape=(9, 4))
+                        Dense(2)], input_shape=(9, 4))  # dense_1, after the TimeDistributed's dense
     model.build()
     model.set_weights(keras_weights(fixture, mapping()), source="Keras weights")
     assert_matches_keras(fixture, model.predict(fixture.inputs["input_layer"]))

@@ -6,6 +6,9 @@ Either way the wrapper makes its own copy of it (from the layer's config,
 as Keras's ``Bidirectional`` does), builds it for what it will see and
 owns its weights under the sublayer's name, so weights files key them
 ``bidirectional/forward_lstm/kernel`` and ``time_distributed/dense/kernel``.
+An unnamed wrapped layer is numbered by the model with its other layers,
+as Keras code constructs it just before its wrapper: after a Dense, a
+``TimeDistributed`` Dense is ``dense_1`` (``time_distributed/dense_1/kernel``).
 """
 
 from __future__ import annotations
@@ -67,10 +70,39 @@ def layer_mapping(layer: Layer) -> dict:
 
 
 class _Wrapper(Layer):
-    """Owning sublayers: their dtype, their weights (``NAME/WEIGHT``), their weight checks."""
+    """Owning sublayers: their dtype, their weights (``NAME/WEIGHT``), their
+    weight checks, and the names of the layers they wrap.
+
+    Keras code constructs a wrapped layer before its wrapper
+    (``TimeDistributed(Dense(8))``), so a model numbers it like any layer:
+    ``time_distributed/dense_1/kernel`` when a Dense came before. The model
+    asks for those layers (:meth:`wrapped_layers`) and gives each its name
+    (:meth:`name_wrapped`); see :mod:`layerspec.naming`.
+    """
+
+    #: The arguments that hold a layer the user constructs, in the order
+    #: Keras code constructs them (before the wrapper).
+    wrapped_arguments: tuple = ("layer",)
 
     def _sublayers(self) -> list[Layer]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def wrapped_layers(self) -> list[Layer]:
+        """The layers of :attr:`wrapped_arguments` that were given, in order."""
+        return [self.layer]
+
+    def name_wrapped(self, names: list[str]) -> None:
+        """Name the unnamed :meth:`wrapped_layers` (``names`` in their
+        order); a built wrapper keeps its names, which its weights carry."""
+        if self.built:
+            return
+        for layer, name in zip(self.wrapped_layers(), names):
+            if not layer.has_explicit_name:
+                layer._auto_name = name
+        self._derive_names()
+
+    def _derive_names(self) -> None:
+        """Update the names made from the wrapped layers' names."""
 
     def _build_sublayer(self, layer: Layer, input_shape) -> None:
         layer.dtype = self.dtype
@@ -136,10 +168,23 @@ class Bidirectional(_Wrapper):
         ``return_state`` followed by the forward layer's final states,
         then the backward layer's (``forward_state_h``, ...,
         ``backward_state_c``).
+
+    Masks (Keras's): a mask on the sequence goes to both directions, which
+    skip the masked steps; with ``return_sequences`` their masked steps are
+    zeros (Keras sets ``zero_output_for_mask`` to ``return_sequences`` on
+    both) and each sequence output keeps the mask; final outputs and
+    states have none. Given initial states, the directions compute without
+    the mask (Keras passes none to a call with several tensors), the output
+    mask still following the sequence's.
     """
 
     takes_several_inputs = True
     accepts_single_input = True
+    # Keras: a mask passes to both directions (unless initial states are
+    # given); masked steps of returned sequences are zeros.
+    supports_masking = True
+    uses_mask = True
+    wrapped_arguments = ("layer", "backward_layer")
 
     def __init__(self, layer: LayerArgument(), merge_mode: Optional(Choice("sum", "mul", "ave", "concat")) = "concat",
                  weights: _NoInitialWeights() = None, backward_layer: Optional(LayerArgument()) = None, **kwargs):
@@ -152,19 +197,24 @@ class Bidirectional(_Wrapper):
                 raise ArgumentError(f"argument 'layer': Bidirectional wraps a recurrent layer (one with "
                                     f"go_backwards, return_sequences and return_state); "
                                     f"{display_name(type(self.layer))} is not one", argument="layer")
-        self.forward_layer = kind.construct(self.layer, "layer",
-                                            name="forward_" + self.layer.name.removeprefix("forward_"))
+        self.forward_layer = kind.construct(self.layer, "layer", name=self._direction_name("forward"))
+        self._backward_given = backward_layer is not None
         if backward_layer is None:
             if self.layer.go_backwards:
                 raise ArgumentError("argument 'layer': it has go_backwards: true, and the backward layer made from "
                                     "it goes backwards too (as Keras makes it); give a backward_layer that goes "
                                     "forwards, or set go_backwards: false", argument="layer")
             self.backward_layer = kind.construct(self.layer, "layer", go_backwards=True,
-                                                 name="backward_" + self.layer.name.removeprefix("backward_"))
+                                                 name=self._direction_name("backward"))
         else:
             self.backward_layer = kind.construct(backward_layer, "backward_layer")
             _check_name(self.backward_layer, "backward_layer")
             self._check_backward_layer()
+        for direction in self._sublayers():
+            # Keras (bidirectional.py, force_zero_output_for_mask): masked steps
+            # of a returned sequence are zeros, whatever the layer said.
+            if getattr(direction, "zero_output_for_mask", None) is not None:
+                direction.zero_output_for_mask = direction.return_sequences
         self.merge_mode = merge_mode
         self.weights_argument = weights
         self.return_sequences = self.forward_layer.return_sequences
@@ -193,6 +243,22 @@ class Bidirectional(_Wrapper):
 
     def _sublayers(self):
         return [self.forward_layer, self.backward_layer]
+
+    # -- names --------------------------------------------------------------
+    def _direction_name(self, direction: str) -> str:
+        """Keras's ``forward_<name>`` / ``backward_<name>``, the prefix not repeated."""
+        return f"{direction}_" + self.layer.name.removeprefix(f"{direction}_")
+
+    def wrapped_layers(self):
+        # Keras code constructs the layer, then the backward layer if one is
+        # given, then the wrapper; the directions made from 'layer' are
+        # copies named after it and take no number.
+        return [self.layer, self.backward_layer] if self._backward_given else [self.layer]
+
+    def _derive_names(self):
+        self.forward_layer.name = self._direction_name("forward")
+        if not self._backward_given:
+            self.backward_layer.name = self._direction_name("backward")
 
     def get_config(self):
         config = super().get_config()
@@ -272,9 +338,63 @@ class Bidirectional(_Wrapper):
         return outputs if self.output_names else outputs[0]
 
     def build(self, input_shape):
+        if self.backward_layer.name == self.forward_layer.name:  # named so by the model's count
+            raise ArgumentError(f"argument 'backward_layer': its name '{self.backward_layer.name}' is the forward "
+                                "layer's; their weights would share keys", argument="backward_layer")
         for layer, shape in zip(self._sublayers(), self._split_inputs(input_shape)):
             self._build_sublayer(layer, shape)
         self.compute_output_shape(input_shape)
+
+    # -- masks --------------------------------------------------------------
+    @staticmethod
+    def _directions_mask(inputs: int, mask):
+        """The mask the directions compute with, given how many inputs the
+        wrapper has: the sequence's; None with initial states (Keras then
+        populates no ``mask``: several tensor arguments)."""
+        if inputs > 1:
+            return None
+        return mask[0] if isinstance(mask, list) else mask  # a list: one per input (a mask shape is a tuple)
+
+    def _output_masks(self, mask):
+        """Keras's ``compute_mask``: with ``return_sequences`` each sequence
+        output keeps the sequence's mask (whether or not the directions used
+        it); final outputs and states have none."""
+        if isinstance(mask, list):
+            mask = mask[0]
+        if mask is None or not self.return_sequences:
+            return None
+        outputs = [mask, mask] if self.merge_mode is None else [mask]
+        states = len(self.output_names or []) - len(outputs)
+        return outputs + [None] * states if len(outputs) + states > 1 else mask
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        inputs = len(input_shape) if _is_shape_list(input_shape) else 1
+        mask = self._directions_mask(inputs, mask_shape)
+        if mask is not None:
+            sequence = input_shape[0] if _is_shape_list(input_shape) else input_shape
+            for layer in self._sublayers():
+                if layer.uses_mask:  # the direction's own check of the mask it will get
+                    layer.compute_mask_shape(tuple(sequence), mask)
+        return self._output_masks(mask_shape)
+
+    def compute_mask(self, inputs, mask):
+        return self._output_masks(mask)
+
+    def call_masked(self, inputs, mask):
+        several = isinstance(inputs, (list, tuple))
+        sequence_mask = self._directions_mask(len(inputs) if several else 1, mask)
+        if sequence_mask is None:
+            return self.call(inputs)
+        sequence = inputs[0] if several else inputs
+        return self._merge([self._run_masked(layer, sequence, sequence_mask) for layer in self._sublayers()])
+
+    @staticmethod
+    def _run_masked(layer, sequence, mask):
+        if not layer.uses_mask:
+            return layer.call(Bidirectional._one_input(sequence, layer))
+        if getattr(layer, "takes_several_inputs", False) and not getattr(layer, "accepts_single_input", False):
+            return layer.call_masked([sequence], [mask])
+        return layer.call_masked(sequence, mask)
 
     # -- costs --------------------------------------------------------------
     def count_macs(self, input_shape):
@@ -306,8 +426,11 @@ class Bidirectional(_Wrapper):
             sequence = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             forward_input = self._one_input(sequence, self.forward_layer)
             backward_input = self._one_input(sequence, self.backward_layer)
-        forward, forward_states = self._split(self.forward_layer.call(forward_input))
-        backward, backward_states = self._split(self.backward_layer.call(backward_input))
+        return self._merge([self.forward_layer.call(forward_input), self.backward_layer.call(backward_input)])
+
+    def _merge(self, results):
+        """The output(s) from the two directions' results, as Keras merges them."""
+        (forward, forward_states), (backward, backward_states) = (self._split(result) for result in results)
         if self.return_sequences:
             backward = np.flip(backward, axis=1)
         if self.merge_mode is None:
@@ -355,7 +478,14 @@ class TimeDistributed(_Wrapper):
         ``(batch, ...)``.
     Output shape:
         ``(batch, timesteps, ...)``: what the layer gives per step.
+
+    A mask on the input, ``(batch, timesteps)``, passes on unchanged, as in
+    Keras. Keras would give a layer that computes with masks (a Softmax,
+    an RNN) each step's slice of the mask; layerspec refuses a mask there.
     """
+
+    # Keras: a mask passes on unchanged.
+    supports_masking = True
 
     def __init__(self, layer: LayerArgument(), **kwargs):
         super().__init__(**kwargs)
@@ -401,6 +531,23 @@ class TimeDistributed(_Wrapper):
 
     def build(self, input_shape):
         self._build_sublayer(self.layer, self._step_shape(input_shape))
+
+    # -- masks --------------------------------------------------------------
+    def compute_mask_shape(self, input_shape, mask_shape):
+        if mask_shape is None:
+            return None
+        input_shape, mask_shape = tuple(input_shape), tuple(mask_shape)
+        # Keras's checks in call (time_distributed.py): (batch, timesteps, ...) masks.
+        if len(mask_shape) < 2:
+            raise ShapeError(f"the mask of its input must have at least 2 axes (batch, timesteps), got "
+                             f"{format_shape(mask_shape)}")
+        if len(input_shape) >= 2 and None not in (mask_shape[1], input_shape[1]) and mask_shape[1] != input_shape[1]:
+            raise ShapeError(f"the mask of its input, {format_shape(mask_shape)}, does not match the input "
+                             f"{format_shape(input_shape)}: both must have the same timesteps")
+        if self.layer.uses_mask:
+            raise ShapeError(f"its input carries a mask, and the wrapped {display_name(type(self.layer))} computes "
+                             "with masks: Keras gives it each step's slice of the mask, which layerspec does not do")
+        return mask_shape
 
     # -- costs --------------------------------------------------------------
     def _per_step(self, count, input_shape):

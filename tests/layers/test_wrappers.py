@@ -535,3 +535,237 @@ def test_schema_checks_the_wrapped_layer(cli):
         assert list(validator.iter_errors(bad)), wrong
         with pytest.raises(LayerspecError):
             layerspec.loads(yaml.safe_dump(bad))
+
+
+# -- masks -------------------------------------------------------------------------------
+def masked_direction(layer, x, mask):
+    """``(output, final states)`` of one direction on a masked sequence, step by
+    step in float64, as Keras's loop: a masked step keeps the states and
+    outputs zeros (``zero_output_for_mask``) or repeats the previous output
+    (``h``); the sequence is in processing order, as the layer returns it."""
+    kwargs = {"reset_after": layer.reset_after} if isinstance(layer, GRU) else {}
+    step, zero = CELLS[type(layer)](sub_weights(layer), **kwargs)
+    outputs, finals = [], []
+    for sample, flags in zip(np.asarray(x, np.float64), mask):
+        state, sequence = zero, []
+        order = range(len(sample) - 1, -1, -1) if layer.go_backwards else range(len(sample))
+        for t in order:
+            if flags[t]:
+                _, state = step(sample[t], state)
+                sequence.append(state[0])
+            else:
+                sequence.append(np.zeros_like(state[0]) if layer.zero_output_for_mask else state[0])
+        outputs.append(np.array(sequence) if layer.return_sequences else sequence[-1])
+        finals.append(state)
+    return np.array(outputs), [np.array([final[k] for final in finals]) for k in range(len(zero))]
+
+
+def masked_bidirectional(layer, x, mask):
+    forward, forward_states = masked_direction(layer.forward_layer, x, mask)
+    backward, backward_states = masked_direction(layer.backward_layer, x, mask)
+    if layer.return_sequences:
+        backward = backward[:, ::-1]
+    merged = {"concat": lambda: [np.concatenate([forward, backward], axis=-1)], "sum": lambda: [forward + backward],
+              "mul": lambda: [forward * backward], "ave": lambda: [(forward + backward) / 2],
+              None: lambda: [forward, backward]}[layer.merge_mode]()
+    return merged + (forward_states + backward_states if layer.return_state else [])
+
+
+#: Right padding (samples of 6, 4 and 1 steps), holes, a sample masked throughout, and none masked.
+MASK = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 0, 0, 0, 0, 0], [1, 0, 1, 1, 0, 1],
+                 [0, 0, 0, 0, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave", None])
+@pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
+def test_masked_values_match_a_step_by_step_reference(layer_class, merge_mode, return_sequences):
+    rng = np.random.default_rng(51)
+    layer = randomised(Bidirectional(layer_class(4, return_sequences=return_sequences), merge_mode=merge_mode),
+                       (None, 6, 3), rng)
+    x = rng.standard_normal((5, 6, 3)).astype(np.float32)
+    result = layer.call_masked(x, MASK)
+    outputs = result if isinstance(result, list) else [result]
+    expected = masked_bidirectional(layer, x, MASK)
+    assert len(outputs) == len(expected)
+    for got, want in zip(outputs, expected):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    if return_sequences:  # Keras forces zero_output_for_mask: masked steps are zeros in both halves
+        for got in outputs:
+            assert not got[~MASK].any() and got[MASK].all()
+    else:  # the last output counted: a sample masked throughout gives the zero initial state
+        assert not outputs[0][4].any()
+
+
+def test_masked_return_state_gives_the_states_of_the_last_step_counted():
+    rng = np.random.default_rng(52)
+    for layer in (Bidirectional(LSTM(3, return_sequences=True, return_state=True)),
+                  Bidirectional(GRU(3, return_state=True), merge_mode=None)):
+        randomised(layer, (None, 6, 2), rng)
+        x = rng.standard_normal((5, 6, 2)).astype(np.float32)
+        result = layer.call_masked(x, MASK)
+        expected = masked_bidirectional(layer, x, MASK)
+        assert len(result) == len(expected) == len(layer.output_names)
+        for got, want in zip(result, expected):
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+        # Sample 1 (4 steps, then padding): its states are those of running its first 4 steps alone.
+        alone = layer.call(x[1:2, :4])
+        states = 1 if layer.merge_mode else 2  # where the states start
+        for got, want in zip(result[states:], alone[states:]):
+            np.testing.assert_allclose(got[1:2], want, rtol=1e-6, atol=1e-7)
+
+
+def test_right_padding_changes_nothing_but_the_padded_steps():
+    rng = np.random.default_rng(53)
+    layer = randomised(Bidirectional(LSTM(3, return_sequences=True)), (None, 6, 2), rng)
+    x = rng.standard_normal((1, 6, 2)).astype(np.float32)
+    padded = layer.call_masked(x, np.array([[1, 1, 1, 1, 0, 0]], bool))
+    np.testing.assert_allclose(padded[:, :4], layer.call(x[:, :4]), rtol=1e-6, atol=1e-7)
+    assert not padded[:, 4:].any()
+
+
+def test_zero_output_for_mask_is_forced_to_return_sequences_on_both_directions():
+    # bidirectional.py (Keras 3.15.1) lines 137-143: force_zero_output_for_mask.
+    sequences = Bidirectional(LSTM(2, return_sequences=True),
+                              backward_layer=LSTM(2, return_sequences=True, go_backwards=True))
+    assert sequences.forward_layer.zero_output_for_mask and sequences.backward_layer.zero_output_for_mask
+    last = Bidirectional(GRU(2, zero_output_for_mask=True))
+    assert not last.forward_layer.zero_output_for_mask and not last.backward_layer.zero_output_for_mask
+    assert last.get_config()["layer"] == {"type": "GRU", "units": 2, "zero_output_for_mask": True}
+
+
+def test_initial_states_turn_the_mask_off_but_the_output_keeps_it():
+    # Keras populates `mask` only for a call with one tensor argument; the output
+    # mask is still computed from the sequence's.
+    rng = np.random.default_rng(54)
+    layer = randomised(Bidirectional(LSTM(3, return_sequences=True)), [(None, 6, 2)] + [(None, 3)] * 4, rng)
+    x = rng.standard_normal((5, 6, 2)).astype(np.float32)
+    initial = [rng.standard_normal((5, 3)).astype(np.float32) for _ in range(4)]
+    inputs = [x, *initial]
+    np.testing.assert_array_equal(layer.call_masked(inputs, [MASK] + [None] * 4), layer.call(inputs))
+    assert layer.compute_mask(inputs, [MASK] + [None] * 4) is MASK
+    assert layer.compute_mask_shape([(None, 6, 2)] + [(None, 3)] * 4, [(None, 6)] + [None] * 4) == (None, 6)
+    # A one-item list is the sequence alone: the mask applies.
+    np.testing.assert_array_equal(layer.call_masked([x], [MASK]), layer.call_masked(x, MASK))
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: Bidirectional(LSTM(2, return_sequences=True)), (None, 6)),
+    (lambda: Bidirectional(LSTM(2, return_sequences=True), merge_mode="mul"), (None, 6)),
+    (lambda: Bidirectional(LSTM(2, return_sequences=True), merge_mode=None), [(None, 6), (None, 6)]),
+    (lambda: Bidirectional(LSTM(2, return_sequences=True, return_state=True)), [(None, 6)] + [None] * 4),
+    (lambda: Bidirectional(GRU(2, return_sequences=True, return_state=True), merge_mode=None),
+     [(None, 6), (None, 6), None, None]),
+    (lambda: Bidirectional(LSTM(2)), None),
+    (lambda: Bidirectional(LSTM(2), merge_mode=None), None),
+    (lambda: Bidirectional(LSTM(2, return_state=True)), None),
+])
+def test_output_masks_as_keras_compute_mask(make, expected):
+    layer = make()
+    assert layer.supports_masking and layer.uses_mask
+    assert layer.compute_mask_shape((None, 6, 3), (None, 6)) == expected
+    assert layer.compute_mask_shape((None, 6, 3), None) is None
+    runtime = layer.compute_mask(np.zeros((5, 6, 3), np.float32), MASK)
+    if expected is None:
+        assert runtime is None
+    elif isinstance(expected, list):
+        assert [None if mask is None else mask.shape for mask in runtime] == [
+            None if shape is None else (5, 6) for shape in expected]
+        assert all(mask is MASK for mask in runtime if mask is not None)
+    else:
+        assert runtime is MASK
+
+
+def test_a_mask_the_directions_cannot_take_is_refused():
+    layer = Bidirectional(LSTM(2, return_sequences=True))
+    with pytest.raises(ShapeError) as caught:
+        layer.compute_mask_shape((None, 6, 3), (None, 6, 3))
+    assert caught.value.message.startswith("takes a mask of one flag per sample and time step, shape (None, 6) for "
+                                           "its input (None, 6, 3); got a mask of shape (None, 6, 3)")
+
+
+class RunningSum(Layer):
+    """A plugin sequence layer that takes no mask: running sums along time."""
+
+    def __init__(self, go_backwards=False, return_sequences=True, return_state=False, **kwargs):
+        super().__init__(**kwargs)
+        self.go_backwards, self.return_sequences, self.return_state = go_backwards, return_sequences, return_state
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        return np.cumsum(inputs[:, ::-1] if self.go_backwards else inputs, axis=1)
+
+
+def test_a_wrapped_layer_that_takes_no_mask_just_computes():
+    layer = Bidirectional(RunningSum())
+    x = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    np.testing.assert_array_equal(layer.call_masked(x, MASK[1:3, :3]), layer.call(x))
+    assert layer.compute_mask_shape((None, 3, 2), (None, 3)) == (None, 3)
+
+
+SEQUENCE_SPEC = """
+input: [6]
+layers:
+  - {type: Embedding, input_dim: 10, output_dim: 3, mask_zero: true}
+  - type: Bidirectional
+    layer: {type: LSTM, units: 4, return_sequences: true}
+  - type: TimeDistributed
+    layer: {type: Dense, units: 3}
+  - type: Bidirectional
+    layer: {type: GRU, units: 2}
+    merge_mode: sum
+"""
+
+
+def test_a_model_carries_the_mask_through_both_wrappers():
+    model = layerspec.loads(SEQUENCE_SPEC).init(seed=5)
+    assert [node.output_mask for node in model.nodes] == [(None, 6), (None, 6), (None, 6), None]
+    ids = np.array([[3, 1, 4, 1, 5, 9], [2, 6, 5, 0, 0, 0], [7, 0, 8, 0, 0, 1]])
+    embedding, first, distributed, last = model.layers
+    mask = ids != 0
+    x = embedding.call(ids)
+    expected = last.call_masked(distributed.call(first.call_masked(x, mask)), mask)
+    np.testing.assert_array_equal(model.predict(ids), expected)
+    # The float64 reference of the first wrapper, then the rest by hand.
+    reference = masked_bidirectional(first, x, mask)[0]
+    np.testing.assert_allclose(first.call_masked(x, mask), reference, rtol=RTOL, atol=ATOL)
+    # Padding at the end changes nothing: the second sample is its 3 ids alone, unmasked.
+    alone = last.call(distributed.call(first.call(embedding.call(ids[1:2, :3]))))
+    np.testing.assert_allclose(model.predict(ids[1:2]), alone, rtol=1e-6, atol=1e-7)
+
+
+# -- TimeDistributed and masks -------------------------------------------------------------
+def test_time_distributed_passes_the_mask_on():
+    layer = TimeDistributed(Dense(2))
+    assert layer.supports_masking and not layer.uses_mask
+    assert layer.compute_mask_shape((None, 6, 3), (None, 6)) == (None, 6)
+    assert layer.compute_mask_shape((None, None, 3), (None, 6)) == (None, 6)
+    assert layer.compute_mask_shape((None, 6, 3), None) is None
+    assert layer.compute_mask(np.zeros((5, 6, 3), np.float32), MASK) is MASK
+
+
+@pytest.mark.parametrize("mask, message", [
+    ((None,), "the mask of its input must have at least 2 axes (batch, timesteps), got (None,)"),
+    ((None, 5), "the mask of its input, (None, 5), does not match the input (None, 6, 3): both must have the same "
+                "timesteps"),
+])
+def test_time_distributed_refuses_a_mask_keras_refuses(mask, message):
+    with pytest.raises(ShapeError) as caught:
+        TimeDistributed(Dense(2)).compute_mask_shape((None, 6, 3), mask)
+    assert caught.value.message == message
+
+
+def test_time_distributed_refuses_a_mask_for_a_layer_that_computes_with_masks():
+    text = ("input: [6]\nlayers:\n  - {type: Embedding, input_dim: 10, output_dim: 3, mask_zero: true}\n"
+            "  - type: TimeDistributed\n    layer: {type: Softmax}\n")
+    with pytest.raises(ShapeError) as caught:
+        layerspec.loads(text)
+    assert caught.value.message == (
+        "layer 2 'time_distributed' (TimeDistributed): its input carries a mask, and the wrapped Softmax computes "
+        "with masks: Keras gives it each step's slice of the mask, which layerspec does not do")
+    # Without a mask it computes as before.
+    model = layerspec.loads(text.replace("mask_zero: true", "mask_zero: false")).init(seed=0)
+    assert model.predict(np.array([[1, 2, 0, 0, 0, 0]])).shape == (1, 6, 3)
