@@ -12,8 +12,16 @@ here (a spec key): query position ``i`` attends only to key positions
 ``j <= i`` (Keras's lower-triangular mask over ``(query, key)`` positions,
 top-left aligned when the lengths differ). Masked scores are replaced by
 :data:`MASKED_SCORE` before the softmax (Attention and AdditiveAttention
-subtract 1e9 from them, as Keras does). layerspec has no input masks, so
-these are the only masks.
+subtract 1e9 from them, as Keras does).
+
+Input masks (an Embedding's ``mask_zero``, a Masking layer), one per input,
+``(batch, positions)``, True where a step counts, as Keras 3.15 applies
+them: MultiHeadAttention masks the score of query ``i`` and key ``j`` unless
+the query's mask holds at ``i`` and the value's (and key's) at ``j``, ANDed
+with the causal and sliding-window masks; Attention and AdditiveAttention
+mask scores by the value's mask (the key's is ignored, as Keras ignores it)
+and zero the output rows of masked queries. All three pass the query's mask
+on to their output.
 
 Dropout is accepted (so a Keras config loads) and does nothing at inference.
 """
@@ -142,6 +150,38 @@ def _query_value_key(layer: Layer, input_shape, single: bool) -> tuple[tuple, tu
     value = shapes[1] if len(shapes) > 1 else query
     key = shapes[2] if len(shapes) > 2 else value
     return query, value, key
+
+
+def _per_input(layer: Layer, mask, count: int) -> list:
+    """The masks of ``count`` inputs: ``mask`` is None, one mask (a mask
+    shape tuple or an array, for a layer fed one input alone) or a list of
+    one per input (entries None for unmasked inputs)."""
+    if mask is None:
+        return [None] * count
+    several = isinstance(mask, list) or (isinstance(mask, tuple) and not _is_one_shape(mask))
+    masks = list(mask) if several else [mask]
+    if len(masks) != count:
+        raise ShapeError(f"{type(layer).__name__} got {count} input{'s' * (count != 1)} but {len(masks)} "
+                         f"mask{'s' * (len(masks) != 1)}")
+    return masks
+
+
+def _check_mask_shape(role: str, mask: tuple, shape: tuple) -> None:
+    """A mask shape must be ``(batch, positions)`` of its input (axes 0 and 1)."""
+    mask = tuple(mask)
+    if len(mask) != 2 or not (_same_size(mask[0], shape[0]) and _same_size(mask[1], shape[1])):
+        raise ShapeError(f"the {role}'s mask {format_shape(mask)} does not fit the {role} {format_shape(shape)}: a "
+                         f"mask must be (batch, positions), {format_shape(shape[:2])}")
+
+
+def _mask_array(role: str, mask, shape: tuple) -> np.ndarray:
+    """A mask as booleans (Keras casts it to bool), checked against its
+    input's ``shape`` as :func:`_check_mask_shape` does at build."""
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape[:2]):
+        raise ShapeError(f"the {role}'s mask {format_shape(mask.shape)} does not fit the {role} "
+                         f"{format_shape(shape)}: a mask must be (batch, positions), {format_shape(shape[:2])}")
+    return mask.astype(bool, copy=False)
 
 
 def _batch(*shapes):
@@ -275,12 +315,18 @@ class MultiHeadAttention(Layer):
     ``attention_output/kernel`` ``(num_heads, value_dim, *output_shape)``,
     ``attention_output/bias`` ``output_shape``.
 
-    Masks (``use_causal_mask``, ``sliding_window``) need attention over
-    axis 1 alone: Keras builds them from the sizes of axis 1. A query row
-    whose keys are all masked (a sliding window shorter than the gap
-    between query and key lengths) gets Keras 3.15's value: the mean of the
-    values for rank-3 inputs without dropout (its fused path), zeros
-    otherwise (its softmax layer zeroes masked weights).
+    Masks (``use_causal_mask``, ``sliding_window``, input masks) need
+    attention over axis 1 alone: Keras builds them from the sizes of axis 1.
+    An input mask is ``(batch, positions)`` (axes 0 and 1 of its input); as
+    Keras's ``mha(query, value, key)``, the query's mask masks the rows of
+    the scores, the value's and the key's their columns (one input alone is
+    ``mha(x, x)``: its mask is the query's and the value's), and the output
+    carries the query's mask. A query row whose keys are all masked (a
+    masked query, a sample whose values are all masked, a sliding window
+    shorter than the gap between query and key lengths) gets Keras 3.15's
+    value: the mean of the values for rank-3 inputs without dropout (its
+    fused path), zeros otherwise (its softmax layer zeroes masked weights),
+    each then projected to the output.
 
     Costs: the four projections, ``heads × Tq × Tk × key_dim`` for the
     scores and ``heads × Tq × Tk × value_dim`` for weighting the values are
@@ -293,6 +339,8 @@ class MultiHeadAttention(Layer):
 
     takes_several_inputs = True
     accepts_single_input = True
+    supports_masking = True
+    uses_mask = True
 
     def __init__(self, num_heads: Integer(min=1), key_dim: Integer(min=1),
                  value_dim: Optional(Integer(min=1)) = None, dropout: Number(min=0, max=1) = 0.0,
@@ -457,8 +505,68 @@ class MultiHeadAttention(Layer):
         return 2 * (tq * heads * key_dim + tv * heads * (key_dim + value_dim) + tq * heads * value_dim) \
             + self.use_gate * tq * heads * value_dim
 
+    # -- masks --------------------------------------------------------------
+    def _role_masks(self, mask, count: int) -> tuple:
+        """``(query, value, key)`` masks from the inputs' (``count`` of
+        them): one input alone is Keras's ``mha(x, x)``, its mask the
+        query's and the value's; the key has a mask only when given."""
+        masks = _per_input(self, mask, count)
+        query_mask = masks[0]
+        value_mask = masks[1] if count > 1 else query_mask
+        key_mask = masks[2] if count > 2 else None
+        return query_mask, value_mask, key_mask
+
+    def _refuse_other_axes(self, role: str, axes: tuple, query: tuple) -> None:
+        if axes != (1,):
+            raise ShapeError(f"a mask on the {role} needs attention over axis 1 alone, as Keras masks the positions "
+                             f"of axis 1; attention_axes is {list(axes)} for the query {format_shape(query)}",
+                             argument="attention_axes")
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        query, value, key, axes = self._checked(input_shape)
+        count = 1 if _is_one_shape(input_shape) else len(input_shape)
+        masks = self._role_masks(mask_shape, count)
+        for role, mask, shape in zip(("query", "value", "key"), masks, (query, value, key)):
+            if mask is not None:
+                self._refuse_other_axes(role, axes, query)
+                _check_mask_shape(role, mask, shape)
+        return None if masks[0] is None else tuple(masks[0])
+
+    def compute_mask(self, inputs, mask):
+        count = len(inputs) if isinstance(inputs, (list, tuple)) else 1
+        query_mask = self._role_masks(mask, count)[0]
+        return None if query_mask is None else np.asarray(query_mask).astype(bool, copy=False)
+
+    def _sample_masks(self, mask, count: int, query, value, key, axes) -> np.ndarray | None:
+        """Which scores the masks of the ``count`` inputs mask,
+        ``(batch, key, query)``, or None when no input has a mask."""
+        masks = self._role_masks(mask, count)
+        if all(item is None for item in masks):
+            return None
+        for role, item in zip(("query", "value", "key"), masks):
+            if item is not None:
+                self._refuse_other_axes(role, axes, (None,) + query.shape[1:])
+        query_mask, value_mask, key_mask = (
+            None if item is None else _mask_array(role, item, shape)
+            for role, item, shape in zip(("query", "value", "key"), masks, (query.shape, value.shape, key.shape)))
+        masked = np.zeros((query.shape[0], key.shape[1], query.shape[1]), dtype=bool)
+        if query_mask is not None:
+            masked |= ~query_mask[:, None, :]
+        for keys_mask in (value_mask, key_mask):
+            if keys_mask is not None:
+                masked |= ~keys_mask[:, :, None]
+        return masked
+
     # -- computing ----------------------------------------------------------
     def call(self, inputs):
+        return self._forward(inputs, None)
+
+    def call_masked(self, inputs, mask):
+        return self._forward(inputs, mask)
+
+    def _forward(self, inputs, mask):
+        """The output for ``inputs``, with the inputs' ``mask`` (None, one,
+        or a list of one per input)."""
         if isinstance(inputs, (list, tuple)):
             arrays = [_floating(x, self.dtype) for x in inputs]
         else:
@@ -472,6 +580,7 @@ class MultiHeadAttention(Layer):
             if x.shape[-1] != weight.shape[0]:
                 raise ShapeError(f"'{self.name}' is built for a {role} of last size {weight.shape[0]}, got "
                                  f"{format_shape((None,) + x.shape[1:])}")
+        by_inputs = None if mask is None else self._sample_masks(mask, len(arrays), query, value, key, axes)
         rank = query.ndim
         others = [axis for axis in range(1, rank - 1) if axis not in axes]
         # Projected tensors are (batch, *positions, heads, size): rank + 1
@@ -489,10 +598,17 @@ class MultiHeadAttention(Layer):
         keys = keys.reshape(pairs, key_length, self.key_dim)
         values = values.reshape(pairs, key_length, self.value_dim)
         masked = self._mask(query_length, key_length)
+        group = None
+        if by_inputs is not None:
+            if masked is not None:
+                by_inputs |= masked
+            masked = by_inputs
+            # Pairs run (sample, *other axes, head): this many per sample.
+            group = math.prod(query.shape[axis] for axis in others) * self.num_heads
         # Keras 3.15 zeroes the weights of masked keys (so an all-masked row
         # gives zeros) on its non-fused path: dropout or inputs of rank > 3.
         zero_masked = masked is not None and (self.dropout > 0 or rank != 3)
-        heads_out = _attend(queries, keys, values, masked, zero_masked)
+        heads_out = _attend(queries, keys, values, masked, zero_masked, group)
         # Back to (batch, *positions, heads, value_dim).
         permuted = tuple(query.shape[axis] for axis in (0, *others)) + (self.num_heads,) \
             + tuple(query.shape[axis] for axis in axes) + (self.value_dim,)
@@ -541,15 +657,19 @@ def _per_head(projected: np.ndarray, order: tuple, scale=None) -> np.ndarray:
     return out
 
 
-def _attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, masked, zero_masked: bool) -> np.ndarray:
+def _attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, masked, zero_masked: bool,
+            group: int | None = None) -> np.ndarray:
     """Per (sample, head) pair: ``softmax(q kᵀ) v``.
 
     Args:
         queries: ``(pairs, Tq, key_dim)``, already scaled.
         keys: ``(pairs, Tk, key_dim)``.
         values: ``(pairs, Tk, value_dim)``.
-        masked: ``(Tk, Tq)`` booleans, True where a score is masked; or None.
+        masked: booleans, True where a score is masked: ``(Tk, Tq)`` for
+            every pair, or ``(samples, Tk, Tq)`` with ``group``; or None.
         zero_masked: set masked weights to 0 after the softmax.
+        group: with a mask per sample, how many consecutive pairs belong
+            to one sample.
 
     The scores are computed transposed, ``(Tk, Tq)`` per pair, and the
     softmax runs down the columns: NumPy reduces across rows with vector
@@ -568,11 +688,15 @@ def _attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, masked, z
     for start in range(0, pairs, step):
         block = slice(start, start + step)
         scores = np.matmul(keys[block], transposed[block])
-        if masked is not None:
-            np.copyto(scores, scores.dtype.type(MASKED_SCORE), where=masked)
+        where = masked
+        if group is not None:  # each pair the mask of its sample
+            first, last = start // group, (start + len(scores) - 1) // group
+            where = masked[first] if first == last else masked[np.arange(start, start + len(scores)) // group]
+        if where is not None:
+            np.copyto(scores, scores.dtype.type(MASKED_SCORE), where=where)
         _softmax_in_place(scores, axis=-2)
         if zero_masked:
-            np.copyto(scores, 0, where=masked)
+            np.copyto(scores, 0, where=where)
         np.matmul(scores.transpose(0, 2, 1), values[block], out=out[block])
     return out
 
@@ -583,9 +707,19 @@ def _attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, masked, z
 
 class _ScoredAttention(Layer):
     """Base of Attention and AdditiveAttention: scores from query and key,
-    a softmax over the value positions, the values weighted. Not registered."""
+    a softmax over the value positions, the values weighted. Not registered.
+
+    Masks, as Keras's ``call(inputs, mask=[query_mask, value_mask(,
+    key_mask)])``: scores at masked value positions lose 1e9 (ANDed with the
+    causal mask), output rows at masked query positions are zeros, and the
+    output carries the query's mask. The key's mask is ignored, as Keras
+    ignores it. Masks need inputs of 3 axes: Keras would lay a value's mask
+    of a longer input across the wrong axes of the scores.
+    """
 
     takes_several_inputs = True
+    supports_masking = True
+    uses_mask = True
 
     def _checked(self, input_shape) -> tuple[tuple, tuple, tuple]:
         query, value, key = _query_value_key(self, input_shape, single=False)
@@ -627,7 +761,45 @@ class _ScoredAttention(Layer):
     #: Whether the scores go through a (positions, positions, dim) tensor.
     broadcast_scores = False
 
+    # -- masks --------------------------------------------------------------
+    def _used_masks(self, mask, count: int) -> tuple:
+        """``(query mask, value mask)`` of the ``count`` inputs (Keras's
+        ``mask[0]``, ``mask[1]``; a key's ``mask[2]`` it never reads)."""
+        if mask is not None and not isinstance(mask, list) and (isinstance(mask, np.ndarray) or _is_one_shape(mask)):
+            raise ShapeError(f"{type(self).__name__} takes a list of masks [query_mask, value_mask] or "
+                             f"[query_mask, value_mask, key_mask], got one mask")
+        masks = _per_input(self, mask, count)
+        return masks[0], masks[1]
+
+    @staticmethod
+    def _refuse_long_inputs(role: str, shape: tuple) -> None:
+        if len(shape) != 3:
+            raise ShapeError(f"a mask on the {role} needs a {role} of 3 axes (batch, positions, features), got "
+                             f"{format_shape(shape)}: Keras would lay it across the wrong axes of the scores")
+
+    def compute_mask_shape(self, input_shape, mask_shape):
+        shapes = self._checked(input_shape)
+        masks = self._used_masks(mask_shape, len(input_shape))
+        for role, mask, shape in zip(("query", "value"), masks, shapes):
+            if mask is not None:
+                self._refuse_long_inputs(role, shape)
+                _check_mask_shape(role, mask, shape)
+        return None if masks[0] is None else tuple(masks[0])
+
+    def compute_mask(self, inputs, mask):
+        query_mask = self._used_masks(mask, len(inputs))[0]
+        return None if query_mask is None else np.asarray(query_mask).astype(bool, copy=False)
+
+    # -- computing ----------------------------------------------------------
     def call(self, inputs):
+        return self._forward(inputs, None)
+
+    def call_masked(self, inputs, mask):
+        return self._forward(inputs, mask)
+
+    def _forward(self, inputs, mask):
+        """The output for ``inputs`` with their ``mask`` (None, or a list of
+        one per input)."""
         if not isinstance(inputs, (list, tuple)):
             inputs = np.asarray(inputs)
             self._checked((None,) + inputs.shape[1:])  # the error for one input
@@ -636,14 +808,30 @@ class _ScoredAttention(Layer):
         query = arrays[0]
         value = arrays[1]
         key = arrays[2] if len(arrays) > 2 else value
+        query_mask, value_mask = self._used_masks(mask, len(arrays))
+        for role, item, x in (("query", query_mask, query), ("value", value_mask, value)):
+            if item is not None:
+                self._refuse_long_inputs(role, (None,) + x.shape[1:])
+        if query_mask is not None:
+            query_mask = _mask_array("query", query_mask, query.shape)
+        if value_mask is not None:
+            value_mask = _mask_array("value", value_mask, value.shape)
         scores = self._scores(query, key)
+        masked = None
         if self.use_causal_mask:
             # Keras: position i attends to j <= i; the others lose 1e9.
             query_length, key_length = scores.shape[-2:]
             masked = np.arange(key_length)[None, :] > np.arange(query_length)[:, None]
+        if value_mask is not None:
+            by_value = ~value_mask[:, None, :]  # (batch, 1, Tv)
+            masked = by_value if masked is None else by_value | masked
+        if masked is not None:
             np.subtract(scores, scores.dtype.type(MASK_OFFSET), out=scores, where=masked)
         _softmax_in_place(scores, axis=-1)
-        return np.matmul(scores, value)
+        outputs = np.matmul(scores, value)
+        if query_mask is not None:
+            outputs[~query_mask] = 0  # Keras: where(query_mask[..., None], outputs, 0)
+        return outputs
 
     def _scores(self, query: np.ndarray, key: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -686,6 +874,12 @@ class Attention(_ScoredAttention):
         the axes before the last two.
     Output shape:
         ``(batch, ..., Tq, value_dim)``.
+
+    Masks (Keras's ``mask=[query_mask, value_mask]``), ``(batch, positions)``
+    with inputs of 3 axes: scores at masked value positions lose 1e9 (with
+    the causal mask too), output rows at masked query positions are zeros,
+    and the output carries the query's mask. A key's mask is ignored, as
+    Keras ignores it.
 
     Weights: ``scale`` ``()`` with ``use_scale``, then
     ``concat_score_weight`` ``()`` with ``score_mode: concat``.
@@ -769,6 +963,12 @@ class AdditiveAttention(_ScoredAttention):
         ``use_scale``.
     Output shape:
         ``(batch, ..., Tq, value_dim)``.
+
+    Masks (Keras's ``mask=[query_mask, value_mask]``), ``(batch, positions)``
+    with inputs of 3 axes: scores at masked value positions lose 1e9 (with
+    the causal mask too), output rows at masked query positions are zeros,
+    and the output carries the query's mask. A key's mask is ignored, as
+    Keras ignores it.
 
     Weights: ``scale`` ``(dim,)`` with ``use_scale``.
 

@@ -25,7 +25,7 @@ def random_weights(layer, rng) -> dict:
     values = {}
     for weight in layer.weights:
         scale = 1.0 if weight.name.endswith("bias") else 0.5
-        values[weight.name] = (rng.standard_normal(weight.shape) * scale).astype(np.float32)
+        values[weight.name] = (rng.standard_normal(weight.shape) * scale).astype(weight.dtype)
         weight.assign(values[weight.name])
     return values
 
