@@ -9,8 +9,21 @@ set on (``TARGETS``). Each time is the fastest of the rounds (see
 ``time_alternately``). Every reference gets its weights rearranged once,
 outside the timing, as layerspec does.
 
-    python benchmarks/forward.py            # all models, batch sizes 1, 32, 1024
+    python benchmarks/forward.py            # every model at its own batch sizes
     python benchmarks/forward.py --models cnn,lstm --batch-sizes 32
+    python benchmarks/forward.py --models mha128,mha512,conv_transpose,depthwise
+
+The rows: mlp, cnn and lstm at batch sizes 1, 32 and 1024 (issue 7's
+targets); issue 14's one-layer models, their references imported from the
+scripts that study them: ``mha128`` and ``mha512``, MultiHeadAttention
+self-attention as benchmarks/attention.py times it (8 heads of 32, width
+256, batch 8, lengths 128 and 512); ``conv_transpose`` (Conv2DTranspose,
+16x16x32 to 32x32x16, kernel 3, strides 2) and ``depthwise``
+(DepthwiseConv2D, 56x56x32, kernel 3), both padding same, relu and bias,
+batch 32, as benchmarks/conv_variants.py times them. Those scripts'
+docstrings describe the references and the ones they measured and dropped.
+A default run takes about 1.3 minutes on a quiet machine; under load it
+stretches with every function's time.
 
 The references, with their times on a 2-core AVX-512 machine (OpenBLAS
 0.3.31, 2 threads; NumPy 2.4) at batch sizes 1 / 32 / 1024, two runs:
@@ -55,6 +68,19 @@ serves all four (``sigmoid(a) = (1 + tanh(a/2)) / 2``), all in place:
     2.8-3.8 / 72-74 ms. The hoisted projection with per-gate blocks took
     1.1 / 3.4 / 108 ms: at 1024 rows, its (1024, 100, 256) result does not
     fit in cache.
+Issue 14's rows, fastest of 15 rounds, two quiet runs (ms; layerspec / the
+fastest reference; 2026-11-30):
+    mha128 (batch 8): layerspec 6.9-9.5, ``blocked`` 6.9-9.3 (``matmul
+    views`` 7.9-10.0, ``matmul`` 8.0-10.3, ``einsum`` 8.6-11.2): ratio
+    1.00-1.03.
+    mha512 (batch 8): layerspec 59-61, ``blocked`` 61-62 (``matmul views``
+    83-85, ``matmul`` 85, ``einsum`` 90-93): ratio 0.97-0.99.
+    conv_transpose (batch 32): layerspec 1.6-1.7, ``subpixel`` 1.6
+    (``subpixel_rows`` 1.8-1.9, ``scatter`` 3.4): ratio 1.03-1.07.
+    depthwise (batch 32): layerspec 21-23, ``tiled_taps`` 31-34 (``einsum``
+    32-34, ``taps`` 37-40): ratio 0.62-0.75.
+    A run while other jobs held the cores (load average 4) took 8 minutes
+    instead of 1.3 and read mha128 at 28.1 / 24.1 ms, 1.17.
 """
 
 from __future__ import annotations
@@ -69,14 +95,29 @@ from _common import best_time, clean_blas_environment, print_table  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import attention  # noqa: E402  (its MultiHeadAttention model and references)
+import conv_variants  # noqa: E402  (its Conv2DTranspose and DepthwiseConv2D references)
 import layerspec  # noqa: E402
 
 SPECS = HERE.parent / "specs"
-#: Issue 7's targets: (the reference the ratio is taken against, the most it
-#: may be). The MLP's is the textbook ``x @ W + b`` chain; the others' the
-#: fastest formulation measured (None).
-TARGETS = {"mlp": ("xW", 1.10), "cnn": (None, 1.25), "lstm": (None, 1.25)}
+#: Issue 7's targets (mlp, cnn, lstm) and issue 14's (the rest): (the
+#: reference the ratio is taken against, the most it may be). The MLP's is
+#: the textbook ``x @ W + b`` chain; the others' the fastest formulation
+#: measured (None).
+TARGETS = {"mlp": ("xW", 1.10), "cnn": (None, 1.25), "lstm": (None, 1.25),
+           "mha128": (None, 1.15), "mha512": (None, 1.15),
+           "conv_transpose": (None, 1.25), "depthwise": (None, 1.25)}
+#: Batch sizes of each model's rows when ``--batch-sizes`` is not given.
+BATCH_SIZES = {"mlp": (1, 32, 1024), "cnn": (1, 32, 1024), "lstm": (1, 32, 1024),
+               "mha128": (8,), "mha512": (8,), "conv_transpose": (32,), "depthwise": (32,)}
 SEQUENCE_LENGTH = 100
+#: The attention rows' layer, as benchmarks/attention.py times it: self-
+#: attention of ``MHA_WIDTH``-wide steps, ``MHA_HEADS`` heads of ``MHA_KEY_DIM``.
+MHA_WIDTH, MHA_HEADS, MHA_KEY_DIM = 256, 8, 32
+#: The convolution rows' layers, as benchmarks/conv_variants.py times them
+#: (kernel 3, padding same, relu, bias): input shapes and filters.
+CONV_TRANSPOSE_INPUT, CONV_TRANSPOSE_FILTERS = (16, 16, 32), 16
+DEPTHWISE_INPUT = (56, 56, 32)
 #: im2col bytes per chunk of images in the ``banded`` CNN reference.
 CHUNK_BYTES = 1 << 18
 
@@ -310,6 +351,21 @@ def lstm_references(w):
     return {"hoisted": hoisted, "fused": fused}
 
 
+def mha_references(w):
+    """benchmarks/attention.py's references (einsum, matmul, matmul views, blocked)."""
+    return attention.make_references(w, MHA_HEADS, MHA_KEY_DIM, causal=False)
+
+
+def conv_transpose_references(w):
+    """benchmarks/conv_variants.py's references (scatter, subpixel, subpixel_rows)."""
+    return conv_variants.transpose_references(w["conv/kernel"], w["conv/bias"])
+
+
+def depthwise_references(w):
+    """benchmarks/conv_variants.py's references (taps, tiled_taps, einsum)."""
+    return conv_variants.depthwise_references(w["conv/kernel"], w["conv/bias"], DEPTHWISE_INPUT[1])
+
+
 MLP_SPEC = """
 name: mlp
 input: [784]
@@ -334,7 +390,27 @@ def make_case(name: str, batch: int, rng: np.random.Generator):
         model = layerspec.load(str(SPECS / "text_lstm.yaml"), input_shape=(SEQUENCE_LENGTH,))
         x = rng.integers(0, 10000, (batch, SEQUENCE_LENGTH))
         return model, lstm_references, x
-    raise SystemExit(f"unknown model {name!r}; choose from mlp, cnn, lstm")
+    if name in ("mha128", "mha512"):
+        length = int(name[3:])
+        model = attention.make_model(length, MHA_WIDTH, MHA_HEADS, MHA_KEY_DIM, causal=False)
+        x = rng.standard_normal((batch, length, MHA_WIDTH)).astype(np.float32)
+        return model, mha_references, x
+    if name == "conv_transpose":
+        model = layerspec.loads(conv_spec(name, CONV_TRANSPOSE_INPUT, "Conv2DTranspose",
+                                          f"filters: {CONV_TRANSPOSE_FILTERS}, strides: 2, "))
+        x = rng.standard_normal((batch, *CONV_TRANSPOSE_INPUT)).astype(np.float32)
+        return model, conv_transpose_references, x
+    if name == "depthwise":
+        model = layerspec.loads(conv_spec(name, DEPTHWISE_INPUT, "DepthwiseConv2D", ""))
+        x = rng.standard_normal((batch, *DEPTHWISE_INPUT)).astype(np.float32)
+        return model, depthwise_references, x
+    raise SystemExit(f"unknown model {name!r}; choose from {', '.join(TARGETS)}")
+
+
+def conv_spec(name: str, input_shape: tuple, layer_type: str, arguments: str) -> str:
+    """A one-layer model: ``layer_type`` with kernel 3, padding same, relu, bias, named ``conv``."""
+    return (f"name: {name}\ninput: {list(input_shape)}\nlayers:\n"
+            f"  - {{type: {layer_type}, {arguments}kernel_size: 3, padding: same, activation: relu, name: conv}}\n")
 
 
 def time_alternately(functions: dict, rounds: int, min_seconds: float = 0.05) -> dict:
@@ -355,16 +431,23 @@ def time_alternately(functions: dict, rounds: int, min_seconds: float = 0.05) ->
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="mlp,cnn,lstm")
-    parser.add_argument("--batch-sizes", default="1,32,1024")
+    parser.add_argument("--models", default=",".join(TARGETS), help=f"comma-separated, from {', '.join(TARGETS)}")
+    parser.add_argument("--batch-sizes", help="comma-separated, for every model (default: each model's own, "
+                        + "; ".join(f"{name} {','.join(map(str, sizes))}" for name, sizes in BATCH_SIZES.items())
+                        + ")")
     parser.add_argument("--rounds", type=int, default=15, help="alternating timing rounds per row")
     args = parser.parse_args(argv)
     for note in clean_blas_environment():
         print(note)
     rng = np.random.default_rng(0)
     rows = []
-    for name in args.models.split(","):
-        for batch in (int(b) for b in args.batch_sizes.split(",")):
+    names = args.models.split(",")
+    for name in names:
+        if name not in TARGETS:
+            raise SystemExit(f"unknown model {name!r}; choose from {', '.join(TARGETS)}")
+    for name in names:
+        sizes = BATCH_SIZES[name] if args.batch_sizes is None else (int(b) for b in args.batch_sizes.split(","))
+        for batch in sizes:
             model, make_references, x = make_case(name, batch, rng)
             model.init(seed=0)
             references = make_references(model.get_weights())
