@@ -155,3 +155,17 @@ def test_inits_and_runs(name):
         np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-5)
     else:  # sigmoid image
         assert np.all((y >= 0) & (y <= 1))
+
+
+def test_the_tagger_tags_a_padded_sentence_as_the_sentence_alone():
+    """mask_zero: the padding changes no tag of the real tokens, in either
+    direction (the backward LSTM starts at the last real token)."""
+    model = layerspec.load(str(SPECS / "bilstm_tagger.yaml")).init(seed=0)
+    sentence = np.array([[17, 5, 903, 44, 1250, 8]], np.int32)
+    padded = np.concatenate([sentence, np.zeros((1, 4), np.int32)], axis=1)
+    alone, with_padding = model.predict(sentence), model.predict(padded)
+    np.testing.assert_allclose(with_padding[:, :6], alone, rtol=1e-5, atol=1e-6)
+    unmasked = layerspec.loads((SPECS / "bilstm_tagger.yaml").read_text().replace("mask_zero: true",
+                                                                                 "mask_zero: false"))
+    unmasked.set_weights(model.get_weights())
+    assert not np.allclose(unmasked.predict(padded)[:, :6], alone, rtol=1e-3, atol=1e-4)

@@ -34,9 +34,8 @@ MISSING_TYPES: dict[str, tuple[str, ...]] = {}
 
 #: Fixtures whose layer types are all registered but which use an argument
 #: layerspec refuses: the reason (their specs are in WAITING_SPECS).
-MISSING_ARGUMENTS = {
-    "seq_text": "Embedding mask_zero: true; layerspec does not propagate masks",
-}
+#: (Empty since masks landed; a new fixture may need an entry.)
+MISSING_ARGUMENTS: dict[str, str] = {}
 
 #: Classes in index.json's "layers" lists that are no layer of a spec:
 #: InputLayer is the spec's `inputs`; a nested Sequential is written out inline.
@@ -401,25 +400,11 @@ CONV1D_FAMILY_WEIGHTS = {
 }
 
 #: Fixture -> (spec, our weight key -> h5 dataset path).
-FIXTURE_SPECS = {
-    "seq_mlp": (SEQ_MLP, SEQ_MLP_WEIGHTS),
-    "seq_cnn": (SEQ_CNN, SEQ_CNN_WEIGHTS),
-    "func_resnet": (FUNC_RESNET, FUNC_RESNET_WEIGHTS),
-    "func_two_inputs": (FUNC_TWO_INPUTS, FUNC_TWO_INPUTS_WEIGHTS),
-    "shared_layer": (SHARED_LAYER, SHARED_LAYER_WEIGHTS),
-    "nested": (NESTED, NESTED_WEIGHTS),
-    "func_unet": (FUNC_UNET, FUNC_UNET_WEIGHTS),
-    "mobilenet_block": (MOBILENET_BLOCK, MOBILENET_BLOCK_WEIGHTS),
-    "transformer_block": (TRANSFORMER_BLOCK, TRANSFORMER_BLOCK_WEIGHTS),
-    "cross_attention": (CROSS_ATTENTION, CROSS_ATTENTION_WEIGHTS),
-    "recurrent_wrappers": (RECURRENT_WRAPPERS, RECURRENT_WRAPPERS_WEIGHTS),
-    "conv1d_family": (CONV1D_FAMILY, CONV1D_FAMILY_WEIGHTS),
-}
-
 # seq_text as Keras has it: token ids, Embedding with mask_zero (the rows are
 # right-padded with 0, the first also has a 0 inside), LSTM returning
-# sequences, GRU (reset_after), Dense softmax. Refused until masks exist.
-SEQ_TEXT_MASKED = """
+# sequences, GRU (reset_after), Dense softmax: the LSTM and GRU skip the
+# masked steps.
+SEQ_TEXT = """
     name: seq_text
     input: [12]
     layers:
@@ -440,13 +425,25 @@ SEQ_TEXT_WEIGHTS = {
     "dense/bias": "layers/dense/vars/1",
 }
 
+FIXTURE_SPECS = {
+    "seq_mlp": (SEQ_MLP, SEQ_MLP_WEIGHTS),
+    "seq_text": (SEQ_TEXT, SEQ_TEXT_WEIGHTS),
+    "seq_cnn": (SEQ_CNN, SEQ_CNN_WEIGHTS),
+    "func_resnet": (FUNC_RESNET, FUNC_RESNET_WEIGHTS),
+    "func_two_inputs": (FUNC_TWO_INPUTS, FUNC_TWO_INPUTS_WEIGHTS),
+    "shared_layer": (SHARED_LAYER, SHARED_LAYER_WEIGHTS),
+    "nested": (NESTED, NESTED_WEIGHTS),
+    "func_unet": (FUNC_UNET, FUNC_UNET_WEIGHTS),
+    "mobilenet_block": (MOBILENET_BLOCK, MOBILENET_BLOCK_WEIGHTS),
+    "transformer_block": (TRANSFORMER_BLOCK, TRANSFORMER_BLOCK_WEIGHTS),
+    "cross_attention": (CROSS_ATTENTION, CROSS_ATTENTION_WEIGHTS),
+    "recurrent_wrappers": (RECURRENT_WRAPPERS, RECURRENT_WRAPPERS_WEIGHTS),
+    "conv1d_family": (CONV1D_FAMILY, CONV1D_FAMILY_WEIGHTS),
+}
+
 #: Fixture of MISSING_ARGUMENTS -> (its spec, the refused argument,
 #: layerspec's message refusing it).
-WAITING_SPECS = {
-    "seq_text": (SEQ_TEXT_MASKED, "mask_zero",
-                 "layer 1 'embedding' (Embedding): argument 'mask_zero': masking is not supported by "
-                 "layerspec; use mask_zero: false"),
-}
+WAITING_SPECS: dict[str, tuple[str, str, str]] = {}
 
 
 # --------------------------------------------------------------------------
@@ -561,49 +558,49 @@ def test_func_two_inputs_answers_by_output_name():
 
 
 # --------------------------------------------------------------------------
-# seq_text: waits for masking
+# seq_text: masks
 
 
 def test_every_fixture_waiting_for_an_argument_has_its_spec():
     assert set(WAITING_SPECS) == set(MISSING_ARGUMENTS)
 
 
-@pytest.mark.parametrize("name", sorted(WAITING_SPECS))
-def test_fixtures_waiting_for_an_argument_are_refused_as_listed(name):
+def test_fixtures_waiting_for_an_argument_are_refused_as_listed():
     """When layerspec accepts the argument this fails: move the fixture's
-    spec into FIXTURE_SPECS then."""
-    spec, argument, message = WAITING_SPECS[name]
-    with pytest.raises(ArgumentError) as error:
-        spec_model(spec)
-    assert error.value.message == message
-    assert error.value.argument == argument
+    spec into FIXTURE_SPECS then. (None waits today.)"""
+    for spec, argument, message in WAITING_SPECS.values():
+        with pytest.raises(ArgumentError) as error:
+            spec_model(spec)
+        assert error.value.message == message
+        assert error.value.argument == argument
 
 
-def test_seq_text_parameter_count():
-    """The masked spec cannot be built, so count the same layers without the mask."""
-    unmasked = SEQ_TEXT_MASKED.replace("mask_zero: true", "mask_zero: false")
-    assert spec_model(unmasked).count_params() == load_fixture("seq_text").params
-
-
-def test_seq_text_without_the_masked_steps_computes_what_keras_computes():
-    """Keras's masked LSTM and GRU keep their state across a masked step, and
-    the GRU (return_sequences false) answers its state after the last step:
-    so each row equals the unmasked model on that row with its 0 tokens
-    removed. That checks the Embedding, LSTM and GRU weights and numerics
-    against Keras although layerspec has no masks."""
+def test_seq_text_masks_matter():
+    """The fixture's padding changes Keras's answer: without the mask the
+    same weights give other outputs, so agreeing with Keras (the test over
+    FIXTURE_SPECS) shows the mask was followed, not just the weights."""
     fixture = load_fixture("seq_text")
-    spec = SEQ_TEXT_MASKED.replace("mask_zero: true", "mask_zero: false").replace("input: [12]", "input: [null]")
+    tokens = fixture.inputs["input_layer"]
+    assert (tokens == 0).any(axis=1).all()  # every row has masked steps
+    lengths = (tokens != 0).sum(axis=1)
+    assert tokens[0, 2] == 0 and (tokens[0, 3:lengths[0] + 1] != 0).all()  # a hole before the padding
+    unmasked = run_spec(SEQ_TEXT.replace("mask_zero: true", "mask_zero: false"),
+                        keras_weights(fixture, SEQ_TEXT_WEIGHTS), tokens)
+    assert not np.allclose(unmasked, fixture.outputs["dense"], rtol=RTOL, atol=ATOL)
+
+
+def test_seq_text_equals_the_model_run_on_each_row_without_its_zeros():
+    """Keras's masked LSTM and GRU keep their state across a masked step and
+    the GRU answers its state after the last unmasked one: each row equals
+    the unmasked model on that row with its 0 tokens removed."""
+    fixture = load_fixture("seq_text")
+    spec = SEQ_TEXT.replace("mask_zero: true", "mask_zero: false").replace("input: [12]", "input: [null]")
     weights = keras_weights(fixture, SEQ_TEXT_WEIGHTS)
     tokens = fixture.inputs["input_layer"]
-    expected = fixture.outputs["dense"]
-    lengths = (tokens != 0).sum(axis=1)
-    assert (tokens == 0).any(axis=1).all()  # every row has masked steps
-    assert tokens[0, 2] == 0 and (tokens[0, 3:lengths[0] + 1] != 0).all()  # the hole
-    for length in np.unique(lengths):
-        rows = np.flatnonzero(lengths == length)
-        kept = np.stack([tokens[row][tokens[row] != 0] for row in rows])
-        got = run_spec(spec, weights, kept)
-        np.testing.assert_allclose(got, expected[rows], rtol=RTOL, atol=ATOL, err_msg=f"rows {rows}")
+    masked = run_spec(SEQ_TEXT, weights, tokens)
+    for row in range(len(tokens)):
+        kept = tokens[row][tokens[row] != 0][None]
+        np.testing.assert_allclose(masked[row:row + 1], run_spec(spec, weights, kept), rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------
