@@ -18,7 +18,11 @@ few that work along an axis (softmax, log_softmax, sparsemax, glu) must see
 one gate at a time where a layer keeps several side by side
 (:func:`is_elementwise`).
 
-Use :func:`get` to turn a spec's ``activation:`` value into a function.
+Use :func:`get` to turn a spec's ``activation:`` value into a function: a
+name (``relu``), or a mapping that gives a Keras activation its keyword
+arguments, ``{name: gelu, approximate: true}`` (see :func:`arguments`; the
+result is a :class:`BoundActivation`). :func:`normalise` gives the shortest
+equivalent identifier, which is what a layer's ``get_config`` records.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from typing import Callable
 
 import numpy as np
 
+from layerspec.arguments import ArgumentKind, Boolean, Integer, Number, Optional, describe_value, suggest
 from layerspec.errors import ArgumentError, ShapeError
 
 __all__ = [
+    "BoundActivation",
     "apply_inplace",
+    "arguments",
     "in_place_form",
     "changes_shape",
     "is_elementwise",
@@ -54,7 +61,10 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "mish",
+    "mapping_names",
     "names",
+    "needs_whole_output",
+    "normalise",
     "relu",
     "relu6",
     "selu",
@@ -71,6 +81,7 @@ __all__ = [
     "swish",
     "tanh",
     "tanh_shrink",
+    "threshold",
 ]
 
 Activation = Callable[[np.ndarray], np.ndarray]
@@ -245,9 +256,48 @@ def linear(x):
 
 
 @_elementwise
-def relu(x):
-    """``max(x, 0)``."""
-    return np.maximum(x, 0)
+def relu(x, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0):
+    """``max(x, 0)``; with Keras's arguments, its general rectifier.
+
+    As Keras 3 computes it: only ``negative_slope`` given is
+    :func:`leaky_relu`; otherwise the positive part is ``x`` where ``x >
+    threshold`` (else 0), clipped to ``[0, max_value]`` when a ``max_value``
+    is given, minus ``negative_slope * max(threshold - x, 0)``.
+    """
+    if negative_slope == 0 and max_value is None and threshold == 0:
+        return np.maximum(x, 0)
+    return _general_relu(x, negative_slope, max_value, threshold)
+
+
+def _general_relu(x: np.ndarray, negative_slope: float, max_value: float | None, threshold: float) -> np.ndarray:
+    """Keras 3.15's ``ReLU.static_call``, step by step, in ``x``'s dtype.
+
+    One difference: NaN stays NaN (Keras's ``where(x > threshold, x, 0)``
+    turns it into 0), as everywhere in this module.
+    """
+    slope, limit = _scalar(negative_slope, x.dtype), _scalar(threshold, x.dtype)
+    if slope != 0 and max_value is None and limit == 0:
+        return leaky_relu(x, slope)
+    if limit != 0:
+        out = np.where(x <= limit, x.dtype.type(0), x)  # NaN compares False: kept
+    else:
+        out = np.maximum(x, 0)
+    if max_value is not None:  # Keras's clip(x, 0, max_value): the lower bound matters below a negative threshold
+        np.maximum(out, 0, out=out)
+        np.minimum(out, _scalar(max_value, x.dtype), out=out)
+    if slope != 0:
+        with np.errstate(over="ignore"):  # huge parameters overflow to +-inf, the right limit
+            below = limit - x
+            np.maximum(below, 0, out=below)
+            below *= slope  # slope != 0, below finite or +inf: no inf * 0
+        out -= below  # out is finite where below is +inf (x = -inf): no inf - inf
+    return out
+
+
+def _scalar(value, dtype):
+    """``value`` in ``dtype``; one too large for it becomes +-inf silently."""
+    with np.errstate(over="ignore"):
+        return np.dtype(dtype).type(value)
 
 
 @_elementwise
@@ -343,11 +393,40 @@ hard_swish = hard_silu
 
 
 @_elementwise
-def gelu(x):
-    """Exact GELU: ``0.5 * x * (1 + erf(x / sqrt(2)))``, i.e. ``x * Phi(x)``."""
-    out = _normal_cdf(x)
+def gelu(x, approximate: bool = False):
+    """Exact GELU: ``0.5 * x * (1 + erf(x / sqrt(2)))``, i.e. ``x * Phi(x)``.
+
+    ``approximate=True`` is the tanh form (GPT-2's): ``0.5 * x * (1 +
+    tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``.
+    """
+    out = _gelu_tanh_gate(x) if approximate else _normal_cdf(x)
     out *= _no_neg_inf(x)
     return out
+
+
+#: Beyond this |x| the tanh gate of approximate GELU is 0 or 1 in float64
+#: too, so clipping there changes nothing, and the cube cannot overflow.
+_GELU_CLIP = 1e5
+_GELU_CUBIC = 0.044715
+_TWO_SQRT_2_OVER_PI = 2 * math.sqrt(2 / math.pi)
+
+
+def _gelu_tanh_gate(x: np.ndarray) -> np.ndarray:
+    """``0.5 * (1 + tanh(z))``, ``z = sqrt(2/pi) * (x + 0.044715 x**3)``.
+
+    Computed as the equal ``sigmoid(2 z)``: ``1 + tanh(z)`` cancels for
+    negative ``x`` (in float32 it is only a few ulps of 1 near x = -5),
+    while the sigmoid keeps its relative accuracy. The values agree with
+    Keras's ``0.5 * (1 + tanh(z))`` to its own precision.
+    """
+    dtype = x.dtype.type
+    clipped = np.clip(x, -_GELU_CLIP, _GELU_CLIP)  # NaN stays NaN
+    z = clipped * clipped
+    z *= clipped
+    z *= dtype(_GELU_CUBIC)
+    z += clipped
+    z *= dtype(_TWO_SQRT_2_OVER_PI)
+    return sigmoid(z)
 
 
 @_elementwise
@@ -478,6 +557,15 @@ def hard_shrink(x, threshold: float = 0.5):
 
 
 @_elementwise
+def threshold(x, threshold: float, default_value: float):
+    """``x`` where ``x > threshold``, else ``default_value`` (both required, as in Keras).
+
+    NaN is kept (Keras's ``where(x > threshold, ...)`` replaces it).
+    """
+    return np.where(x <= _scalar(threshold, x.dtype), _scalar(default_value, x.dtype), x)
+
+
+@_elementwise
 def tanh_shrink(x):
     """``x - tanh(x)``."""
     return x - np.tanh(x)
@@ -587,10 +675,11 @@ def glu(x, axis: int = -1):
 
 #: Keras 3.15 lists ``threshold(x, threshold, default_value)`` among its
 #: activations, but both arguments are required, so the name alone cannot
-#: be used (``Dense(activation="threshold")`` fails in Keras when called).
-THRESHOLD_MESSAGE = ("activation 'threshold' needs the arguments threshold and default_value, which an "
-                     "activation name cannot give (Keras cannot use it by name either); use relu, or "
-                     "hard_shrink, or an Activation layer of your own")
+#: be used (``Dense(activation="threshold")`` fails in Keras when called);
+#: the mapping form gives them.
+THRESHOLD_MESSAGE = ("activation 'threshold' needs the arguments threshold and default_value, which a name "
+                     "alone cannot give (Keras cannot use it by name either): write it as a mapping, e.g. "
+                     "{name: threshold, threshold: 0.0, default_value: -1.0}")
 
 
 # --------------------------------------------------------------------------
@@ -634,12 +723,91 @@ _ACTIVATIONS: dict[str, Activation] = {
 _ACTIVATIONS["swish"] = silu
 _ACTIVATIONS["hard_swish"] = hard_silu
 
+#: Marks an argument without a default (threshold's two).
+REQUIRED = object()
+
+#: The keyword arguments of Keras 3.15's activation functions
+#: (keras/src/activations/activations.py), with Keras's defaults, in
+#: signature order, and the kind of value each accepts. Every other
+#: activation takes none. Bounds beyond Keras's are where its formula
+#: breaks down: celu divides by alpha, squareplus takes sqrt(b), and the
+#: shrinks' threshold is a half-width.
+_ARGUMENTS: dict[str, dict[str, tuple[ArgumentKind, object]]] = {
+    "relu": {"negative_slope": (Number(), 0.0), "max_value": (Optional(Number()), None),
+             "threshold": (Number(), 0.0)},
+    "leaky_relu": {"negative_slope": (Number(), 0.2)},
+    "softmax": {"axis": (Integer(), -1)},
+    "elu": {"alpha": (Number(), 1.0)},
+    "soft_shrink": {"threshold": (Number(min=0), 0.5)},
+    "squareplus": {"b": (Number(min=0), 4.0)},
+    "gelu": {"approximate": (Boolean(), False)},
+    "celu": {"alpha": (Number(min=0, min_exclusive=True), 1.0)},
+    "glu": {"axis": (Integer(), -1)},
+    "hard_shrink": {"threshold": (Number(min=0), 0.5)},
+    "threshold": {"threshold": (Number(), REQUIRED), "default_value": (Number(), REQUIRED)},
+    "log_softmax": {"axis": (Integer(), -1)},
+    "sparsemax": {"axis": (Integer(), -1)},
+}
+
+#: Activations usable only with arguments, in the mapping form.
+_NEEDS_ARGUMENTS: dict[str, Activation] = {"threshold": threshold}
+
 #: The activations that work along an axis (a softmax row), not value by
 #: value: applied to several gates side by side, they must see each gate
 #: alone (see :func:`is_elementwise`).
 _ALONG_AXIS = frozenset(id(fn) for fn in (softmax, log_softmax, sparsemax, glu))
 # By identity: a user's callable need not be hashable.
-_BUILT_IN = frozenset(id(fn) for fn in _ACTIVATIONS.values())
+_BUILT_IN = frozenset(id(fn) for fn in [*_ACTIVATIONS.values(), *_NEEDS_ARGUMENTS.values()])
+
+
+class BoundActivation:
+    """A Keras activation with some of its keyword arguments fixed.
+
+    What a mapping such as ``{name: gelu, approximate: true}`` stands for:
+    calling it calls ``function(x, **arguments)``. ``name`` is the name as
+    written (an alias stays an alias) and ``identifier`` the mapping that
+    makes it again. Two are equal when they compute the same thing.
+    """
+
+    def __init__(self, name: str, function: Activation, arguments: dict):
+        self.name = name
+        self.function = function
+        self.arguments = dict(arguments)
+        self.__name__ = function.__name__
+
+    @property
+    def identifier(self) -> dict:
+        """``{name: NAME, ...arguments}``, as a spec writes it."""
+        return {"name": self.name, **self.arguments}
+
+    def __call__(self, x):
+        x = _as_float(x)
+        axis = self.arguments.get("axis")
+        if axis is not None and not -x.ndim <= axis < x.ndim:
+            raise ShapeError(f"activation '{self.__name__}' works along axis {axis}, but its input has "
+                             f"{x.ndim} axes")
+        # Huge parameters (a slope of 1e30) overflow to +-inf, the right limit.
+        with np.errstate(over="ignore"):
+            return self.function(x, **self.arguments)
+
+    def __eq__(self, other):
+        if not isinstance(other, BoundActivation):
+            return NotImplemented
+        return self.function is other.function and self.arguments == other.arguments
+
+    def __hash__(self):
+        return hash((id(self.function), tuple(sorted(self.arguments.items()))))
+
+    def __repr__(self):
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.arguments.items())
+        return f"<activation {self.name}({shown})>"
+
+
+def _parts(function) -> tuple:
+    """``(the plain function, its fixed arguments)`` of an activation."""
+    if isinstance(function, BoundActivation):
+        return function.function, function.arguments
+    return function, {}
 
 
 def is_elementwise(function) -> bool:
@@ -647,30 +815,69 @@ def is_elementwise(function) -> bool:
     may run on several arrays joined side by side at once.
 
     False for the axis-wise activations (``softmax``, ``log_softmax``,
-    ``sparsemax``, ``glu``) and for any callable that is not one of this
-    module's activations (nothing is known about it).
+    ``sparsemax``, ``glu``, whatever their axis) and for any callable that
+    is not one of this module's activations (nothing is known about it).
     """
-    return id(function) not in _ALONG_AXIS and id(function) in _BUILT_IN
+    base, _ = _parts(function)
+    return id(base) not in _ALONG_AXIS and id(base) in _BUILT_IN
 
 
 def changes_shape(function) -> bool:
     """Whether ``function``'s result has another shape than its input (``glu``)."""
-    return function is glu
+    return _parts(function)[0] is glu
+
+
+def needs_whole_output(function) -> bool:
+    """Whether ``function`` must see a layer's whole output at once.
+
+    True for one that changes the shape (``glu``) and for an axis-wise
+    activation along another axis than the last (``{name: softmax, axis:
+    1}``): a layer that applies its activation to pieces of its output
+    (a convolution, row block by row block) must apply such a one to the
+    whole output instead. False for every activation that works value by
+    value or along the last axis only.
+    """
+    base, arguments = _parts(function)
+    return base is glu or (id(base) in _ALONG_AXIS and arguments.get("axis", -1) != -1)
 
 
 def output_shape(function, shape: tuple) -> tuple:
     """The shape ``function`` gives an input of ``shape``; None marks an unknown size.
 
-    Every activation keeps the shape but ``glu``, which halves the last
-    axis (a ShapeError, pointing at ``activation``, when it is odd).
+    Every activation keeps the shape but ``glu``, which halves its axis
+    (the last by default). A ShapeError, pointing at ``activation``, when
+    that size is odd, or when an axis-wise activation's ``axis`` is not an
+    axis of the input or is its batch axis (the result would depend on how
+    the samples are batched).
     """
-    if function is not glu:
+    base, arguments = _parts(function)
+    if "axis" in arguments:
+        axis = _checked_axis(base.__name__, arguments["axis"], len(shape))
+    elif base is glu:
+        axis = -1
+    else:
         return tuple(shape)
-    size = shape[-1] if shape else 0
+    if base is not glu:
+        return tuple(shape)
+    size = shape[axis] if shape else 0
     if size is not None and size % 2:
-        raise ShapeError(f"activation 'glu' splits the last axis in two halves, so its size must be even, "
+        where = "the last axis" if axis == -1 else f"axis {axis}"
+        raise ShapeError(f"activation 'glu' splits {where} in two halves, so its size must be even, "
                          f"got {size}", argument="activation")
-    return tuple(shape[:-1]) + (None if size is None else size // 2,)
+    shape = list(shape)
+    shape[axis] = None if size is None else size // 2
+    return tuple(shape)
+
+
+def _checked_axis(name: str, axis: int, rank: int) -> int:
+    """``axis`` of an input of ``rank`` axes (batch included), or a ShapeError."""
+    if not -rank <= axis < rank:
+        raise ShapeError(f"activation '{name}' works along axis {axis}, but its input has {rank} axes "
+                         "(batch included)", argument="activation")
+    if axis % rank == 0:
+        raise ShapeError(f"activation '{name}' cannot work along axis {axis}, the batch axis: its result "
+                         "would depend on how the samples are batched", argument="activation")
+    return axis
 
 
 # --------------------------------------------------------------------------
@@ -802,8 +1009,28 @@ def in_place_form(function: Activation) -> Activation:
 
 
 def names() -> list[str]:
-    """All accepted activation names, aliases included, sorted."""
+    """All activation names usable alone, aliases included, sorted.
+
+    ``threshold`` is not among them: it needs arguments (see
+    :func:`mapping_names`).
+    """
     return sorted(_ACTIVATIONS)
+
+
+def mapping_names() -> list[str]:
+    """All names a mapping ``{name: NAME, ...}`` accepts (``threshold`` too), sorted."""
+    return sorted([*_ACTIVATIONS, *_NEEDS_ARGUMENTS])
+
+
+def arguments(name: str) -> dict:
+    """The keyword arguments activation ``name`` takes, with Keras's defaults
+    (:data:`REQUIRED` for none), in Keras's order; ``{}`` for none."""
+    return {argument: default for argument, (_, default) in _ARGUMENTS.get(name, {}).items()}
+
+
+def argument_kinds(name: str) -> dict[str, ArgumentKind]:
+    """The kind of value each of activation ``name``'s arguments accepts."""
+    return {argument: kind for argument, (kind, _) in _ARGUMENTS.get(name, {}).items()}
 
 
 def get(identifier) -> Activation:
@@ -811,25 +1038,103 @@ def get(identifier) -> Activation:
 
     Args:
         identifier: ``None`` or ``"linear"`` (the identity), a Keras
-            activation name such as ``"relu"`` (matched exactly), or a
-            callable, which is returned as is.
+            activation name such as ``"relu"`` (matched exactly), a mapping
+            ``{"name": NAME, ...keyword arguments}`` (``{"name": "gelu",
+            "approximate": True}``; a :class:`BoundActivation`, or the plain
+            function when every argument has its default), or a callable,
+            which is returned as is.
 
     Raises:
-        ArgumentError: for an unknown name (suggesting the closest known
-            one) or a value that is neither a name nor callable.
+        ArgumentError: for an unknown name or argument (suggesting the
+            closest known one), an argument of the wrong kind, a missing
+            required one, or a value that is none of the above.
     """
+    return _resolve(identifier)[0]
+
+
+def normalise(identifier):
+    """The shortest identifier equivalent to ``identifier``, checked.
+
+    A name stays as written; a mapping loses the arguments that have their
+    default, and becomes the bare name when none is left (``{name: gelu,
+    approximate: false}`` → ``"gelu"``), its numbers as floats; a
+    :class:`BoundActivation` becomes its mapping; ``None`` and any other
+    callable are returned as they are. What a layer's ``get_config``
+    records, so that a model written back as a spec reloads identically.
+
+    Raises:
+        ArgumentError: as :func:`get`.
+    """
+    return _resolve(identifier)[1]
+
+
+def _resolve(identifier) -> tuple:
+    """``(function, normalised identifier)``."""
     if identifier is None:
-        return linear
+        return linear, None
     if isinstance(identifier, str):
         try:
-            return _ACTIVATIONS[identifier]
+            return _ACTIVATIONS[identifier], identifier
         except KeyError:
             raise ArgumentError(_unknown_name_message(identifier)) from None
+    if isinstance(identifier, BoundActivation):
+        return identifier, identifier.identifier
+    if isinstance(identifier, dict):
+        return _from_mapping(identifier)
     if callable(identifier):
-        return identifier
+        return identifier, identifier
     raise ArgumentError(
-        f"expected an activation name such as 'relu', got {type(identifier).__name__}"
+        "expected an activation name such as 'relu' or a mapping {name: NAME, ...arguments}, got "
+        f"{describe_value(identifier)}"
     )
+
+
+def _from_mapping(mapping: dict) -> tuple:
+    """``(function, normalised identifier)`` of ``{name: NAME, ...arguments}``."""
+    name = _mapping_name(mapping)
+    function = _ACTIVATIONS.get(name) or _NEEDS_ARGUMENTS[name]
+    kinds = _ARGUMENTS.get(name, {})
+    given = {key: value for key, value in mapping.items() if key != "name"}
+    for key in given:
+        if key not in kinds:
+            raise ArgumentError(_unknown_argument_message(name, key, kinds))
+    chosen = {}
+    for argument, (kind, default) in kinds.items():  # Keras's order
+        if argument not in given:
+            if default is REQUIRED:
+                missing = [key for key, (_, value) in kinds.items() if value is REQUIRED and key not in given]
+                raise ArgumentError(f"activation '{name}' needs the argument{'s' if len(missing) > 1 else ''} "
+                                    + " and ".join(f"'{key}'" for key in missing))
+            continue
+        try:
+            value = kind.check(given[argument], argument)
+        except ArgumentError as error:
+            raise ArgumentError(f"activation '{name}': {error.message}") from None
+        if default is REQUIRED or value != default:
+            chosen[argument] = value
+    if not chosen:
+        return function, name
+    bound = BoundActivation(name, function, chosen)
+    return bound, bound.identifier
+
+
+def _mapping_name(mapping: dict) -> str:
+    """The activation a mapping names, checked."""
+    if "name" not in mapping:
+        hint = " (not 'type', as for an initializer)" if "type" in mapping else ""
+        raise ArgumentError(f"an activation mapping needs a 'name'{hint}, e.g. {{name: gelu, approximate: true}}")
+    name = mapping["name"]
+    if not isinstance(name, str):
+        raise ArgumentError(f"an activation mapping's 'name' must be an activation name, got {describe_value(name)}")
+    if name not in _ACTIVATIONS and name not in _NEEDS_ARGUMENTS:
+        raise ArgumentError(_unknown_name_message(name))
+    return name
+
+
+def _unknown_argument_message(name: str, argument, kinds: dict) -> str:
+    if not kinds:
+        return f"activation '{name}' takes no arguments, got '{argument}'"
+    return f"activation '{name}' has no argument '{argument}'{suggest(str(argument), kinds)}"
 
 
 def _unknown_name_message(name: str) -> str:
@@ -837,7 +1142,7 @@ def _unknown_name_message(name: str) -> str:
         return THRESHOLD_MESSAGE
     message = f"unknown activation {name!r}"
     # Lower-case first, so that 'ReLU' suggests 'relu'.
-    close = difflib.get_close_matches(name.lower(), names(), n=1)
+    close = difflib.get_close_matches(name.lower(), mapping_names(), n=1)
     if close:
         message += f"; did you mean {close[0]!r}?"
     return message
@@ -849,4 +1154,4 @@ def cost(function) -> int:
     A counting convention, not a measurement: every activation but
     ``linear`` costs one operation per element.
     """
-    return 0 if function is linear else 1
+    return 0 if _parts(function)[0] is linear else 1

@@ -357,30 +357,69 @@ class IntList(ArgumentKind):
 
 
 class ActivationName(ArgumentKind):
-    """The name of an activation function (``null`` means linear)."""
+    """An activation: a Keras name (``relu``), ``null`` for linear, or a
+    mapping that gives its keyword arguments, ``{name: gelu, approximate:
+    true}`` (Keras's names and defaults; see :func:`layerspec.activations.arguments`).
 
-    expected = "an activation name"
+    ``check`` returns the shortest equivalent form
+    (:func:`layerspec.activations.normalise`): a mapping whose arguments all
+    have their defaults becomes the bare name, so ``get_config`` and
+    ``to_yaml`` write back what reloads identically. From Python a callable
+    is accepted as it is.
+    """
+
+    expected = "an activation name or mapping"
 
     def check(self, value, argument):
         from . import activations
 
-        if value is None or callable(value):
+        if value is None or (callable(value) and not isinstance(value, activations.BoundActivation)):
             return value
-        if not isinstance(value, str):
+        if not isinstance(value, (str, dict, activations.BoundActivation)):
             raise ArgumentError(
                 f"argument '{argument}' must be {self.expected}, got {describe_value(value)}",
                 argument=argument,
             )
         try:
-            activations.get(value)
-        except ArgumentError as error:  # unknown (with a suggestion), or 'threshold'
+            return activations.normalise(value)
+        except ArgumentError as error:  # unknown name or argument (with a suggestion), a bad value, 'threshold'
             raise ArgumentError(f"argument '{argument}': {error.message}", argument=argument) from None
-        return value
 
     def json_schema(self):
         from . import activations
 
-        return {"anyOf": [{"type": "string", "enum": activations.names()}, {"type": "null"}]}
+        return {"anyOf": [{"type": "string", "enum": activations.names()}, {"type": "null"},
+                          {"type": "object", "anyOf": _activation_mapping_schemas()}]}
+
+
+#: A ``${...}`` expression where a value is expected (see the spec's ``args``).
+_EXPRESSION_SCHEMA = {"type": "string", "pattern": r"\$\{"}
+
+
+def _activation_mapping_schemas() -> list[dict]:
+    """One schema per activation that takes arguments, and one for the rest
+    (a mapping with only ``name``), each closed to other keys. An argument
+    may also be a ``${...}`` expression (a block's or the model's argument),
+    checked once it is computed."""
+    from . import activations
+
+    schemas = []
+    plain = []
+    for name in activations.mapping_names():
+        defaults = activations.arguments(name)
+        if not defaults:
+            plain.append(name)
+            continue
+        properties = {"name": {"const": name}}
+        for key, kind in activations.argument_kinds(name).items():
+            schema = {"anyOf": [kind.json_schema(), _EXPRESSION_SCHEMA]}
+            if defaults[key] is not activations.REQUIRED:
+                schema["default"] = defaults[key]
+            properties[key] = schema
+        required = ["name"] + [key for key, default in defaults.items() if default is activations.REQUIRED]
+        schemas.append({"properties": properties, "required": required, "additionalProperties": False})
+    schemas.append({"properties": {"name": {"enum": plain}}, "required": ["name"], "additionalProperties": False})
+    return schemas
 
 
 class InitializerName(ArgumentKind):

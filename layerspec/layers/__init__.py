@@ -11,7 +11,7 @@ from .conv import Conv1D, Conv2D
 from .conv_variants import (Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                             SeparableConv2D)
 from .core import Activation, Dense, Dropout, Masking
-from .embedding import Embedding
+from .embedding import Embedding, PositionEmbedding
 from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .normalization import (BatchNormalization, GroupNormalization, LayerNormalization, SpectralNormalization,
                             UnitNormalization)
@@ -34,7 +34,7 @@ from .volumetric import (AveragePooling3D, Conv3D, Cropping3D, GlobalAveragePool
 
 __all__ = [
     "Layer", "Weight", "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D",
-    "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Activation", "Dense", "Dropout", "Masking", "Embedding", "BatchNormalization",
+    "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Activation", "Dense", "Dropout", "Masking", "Embedding", "PositionEmbedding", "BatchNormalization",
     "LayerNormalization", "GroupNormalization", "UnitNormalization", "SpectralNormalization", "EinsumDense",
     "ActivityRegularization", "AlphaDropout", "CategoryEncoding", "CenterCrop", "GaussianDropout", "GaussianNoise",
     "Lambda", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",

@@ -369,9 +369,10 @@ class _Conv(Layer):
             x = x.reshape(batch, 1, x.shape[1], channels)
         out_h, out_w = plan.output
         outputs = np.empty((batch, out_h, out_w, self.filters), dtype)
-        # An activation that changes the shape (glu) runs once on the whole
-        # output, not on each chunk written into it.
-        reshaping = activations.changes_shape(self.activation)
+        # An activation that changes the shape (glu) or works along another
+        # axis than the last runs once on the whole output, not on each
+        # chunk written into it.
+        reshaping = activations.needs_whole_output(self.activation)
         if batch:
             matrix = derived(self, ("matrix", plan.width, dtype.str), lambda: self._kernel_matrix(plan, dtype))
             self._convolve(x, plan, matrix, outputs, activations.linear if reshaping else self.activation)

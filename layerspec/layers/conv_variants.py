@@ -426,7 +426,7 @@ class _ConvTranspose(Layer):
         x = _floating_input(np.asarray(inputs), self.kernel.dtype)
         dtype = x.dtype
         plan = self._plan(tuple(x.shape[1:-1]), x.shape[-1], dtype.itemsize)
-        reshaping = activations.changes_shape(self.activation)
+        reshaping = activations.needs_whole_output(self.activation)
         activation = activations.linear if reshaping else self.activation
         x = _as_2d(x, self.rank)
         if plan.use_phases and (plan.complete or all_finite(x)):
@@ -838,7 +838,7 @@ class _DepthwiseConv(_Depthwise):
         batch = len(x)
         out_h, out_w = plan.output
         outputs = np.empty((batch, out_h, out_w * plan.width), dtype)
-        reshaping = activations.changes_shape(self.activation)
+        reshaping = activations.needs_whole_output(self.activation)
         activation = activations.linear if reshaping else self.activation
         bias_row = None if self.bias is None else derived(
             self, ("bias row", out_w, dtype.str), lambda: np.tile(self.bias.value, out_w).astype(dtype))
@@ -991,7 +991,7 @@ class _SeparableConv(_Depthwise):
         batch = len(x)
         out_h, out_w = plan.output
         outputs = np.empty((batch, out_h, out_w * self.filters), dtype)
-        reshaping = activations.changes_shape(self.activation)
+        reshaping = activations.needs_whole_output(self.activation)
         activation = activations.linear if reshaping else self.activation
         pointwise = derived(self, ("pointwise", dtype.str), lambda: np.ascontiguousarray(
             self.pointwise_kernel.value.reshape(plan.width, self.filters), dtype=dtype))

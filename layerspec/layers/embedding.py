@@ -1,13 +1,13 @@
-"""Embedding: integer indices → rows of a learned table."""
+"""Embedding: integer indices → rows of a learned table; PositionEmbedding: a learned row per position."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..arguments import Boolean, InitializerName, Integer
-from ..errors import ValueAtIndexError
+from ..errors import DataError, ShapeError, ValueAtIndexError
 from ..registry import register
-from .base import Layer
+from .base import Layer, format_shape
 
 
 @register
@@ -77,3 +77,76 @@ class Embedding(Layer):
         position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), indices.shape))
         raise ValueAtIndexError(f"Embedding '{self.name}'", f"index {int(indices[position])}", position,
                                 f" is outside [0, {self.input_dim})")
+
+
+@register
+class PositionEmbedding(Layer):
+    """A learned position embedding (keras_hub's ``PositionEmbedding``).
+
+    Only the input's shape is used: the output is row ``t`` of
+    ``embeddings`` at every sequence position ``t``, the same for every
+    sample (and every other axis), i.e. the first ``seq`` rows broadcast to
+    the input's shape. It is *not* added to the input; add it with an
+    ``Add`` layer, as keras_hub's models do (GPT-2: token embedding +
+    position embedding).
+
+    Like keras_hub's layer it does not support masking: a mask on its input
+    is dropped. keras_hub's ``start_index`` is a call argument for cached
+    decoding, not a constructor one, so a spec has none (positions start at
+    0); newer keras_hub versions' ``hierarchical_alpha`` (positions beyond
+    ``sequence_length``) is not supported.
+
+    Args:
+        sequence_length: the longest sequence the layer takes (rows of
+            ``embeddings``).
+        initializer: initializer of ``embeddings`` (keras_hub's default
+            ``glorot_uniform``).
+
+    Input shape:
+        ``(batch, ..., sequence, features)``, rank >= 3, with ``sequence <=
+        sequence_length`` and ``features`` known.
+    Output shape:
+        the input's shape.
+    """
+
+    has_macs = False  # a copy: no arithmetic, no elementwise work
+
+    def __init__(self, sequence_length: Integer(min=1), initializer: InitializerName() = "glorot_uniform",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+        self.initializer = initializer
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        if input_shape[-1] is None:
+            raise ShapeError(f"needs a known size on the last (feature) axis, got {format_shape(input_shape)}")
+        self.embeddings = self.add_weight(shape=(self.sequence_length, input_shape[-1]),
+                                          initializer=self.initializer, name="embeddings")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise ShapeError("needs an input (batch, ..., sequence, features) of rank >= 3, got "
+                             f"{format_shape(input_shape)}")
+        steps = input_shape[-2]
+        if steps is not None and steps > self.sequence_length:
+            raise ShapeError(self._too_long_message(steps))
+        return tuple(input_shape)
+
+    def _too_long_message(self, steps: int) -> str:
+        return (f"the input has {steps} positions on its sequence axis (-2), more than sequence_length "
+                f"{self.sequence_length}")
+
+    def call(self, inputs):
+        table = self.embeddings.value
+        if inputs.ndim < 3 or inputs.shape[-1] != table.shape[1]:
+            raise ShapeError(f"is built for inputs (batch, ..., sequence, {table.shape[1]}), got shape "
+                             f"{tuple(inputs.shape)}")
+        steps = inputs.shape[-2]
+        if steps > self.sequence_length:  # only a size unknown when the model was built can get here
+            raise DataError(f"PositionEmbedding '{self.name}': {self._too_long_message(steps)}")
+        # A real array, not a read-only broadcast view: a later layer may
+        # work in place on what it is given.
+        out = np.empty(inputs.shape, table.dtype)
+        out[...] = table[:steps]
+        return out

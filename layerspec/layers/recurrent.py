@@ -138,6 +138,10 @@ def state_activation(identifier, argument: str):
     if activations.changes_shape(function):
         raise ArgumentError(f"argument '{argument}': activation '{function.__name__}' halves the last axis, but a "
                             f"recurrent layer's gates and state keep 'units' values", argument=argument)
+    if activations.needs_whole_output(function):
+        # A gate is (batch, units): any axis but the last would mix samples.
+        raise ArgumentError(f"argument '{argument}': a recurrent layer's gates are (batch, units); an activation "
+                            "along another axis than the last (-1) would run across the batch", argument=argument)
     return function
 
 

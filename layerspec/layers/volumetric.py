@@ -163,8 +163,9 @@ class Conv3D(_Conv):
             return self._call_by_group(x)
         plan = self._volume_plan(x.shape[1:-1], x.shape[-1], dtype.itemsize)
         outputs = np.empty((len(x),) + plan.output + (self.filters,), dtype)
-        # An activation that changes the shape (glu) runs once, on the whole output.
-        reshaping = activations.changes_shape(self.activation)
+        # An activation that changes the shape (glu) or works along another axis
+        # than the last runs once, on the whole output.
+        reshaping = activations.needs_whole_output(self.activation)
         if len(x):
             matrix = derived(self, ("matrix3d", dtype.str), lambda: self._volume_matrix(dtype))
             self._convolve_volumes(x, plan, matrix, outputs, activations.linear if reshaping else self.activation)

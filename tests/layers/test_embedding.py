@@ -180,3 +180,187 @@ def test_index_error_position_counts_rows_across_batches():
     with pytest.raises(ValueAtIndexError) as caught:
         model.predict(ids, batch_size=2)
     assert caught.value.message == "Embedding 'embedding': index 10 at index (5, 2) is outside [0, 10)"
+
+
+# -- PositionEmbedding ---------------------------------------------------------
+from layerspec.layers.embedding import PositionEmbedding  # noqa: E402
+from layerspec.errors import ShapeError  # noqa: E402
+
+
+def position_reference(input_shape, table):
+    """Plain loops: out[..., t, f] = table[t, f], whatever the input holds."""
+    out = np.zeros(input_shape)
+    for position in np.ndindex(*input_shape):
+        out[position] = table[position[-2], position[-1]]
+    return out
+
+
+def built_positions(input_shape, sequence_length=6, **kwargs):
+    layer = PositionEmbedding(sequence_length, **kwargs)
+    layer.build_for(input_shape)
+    layer.embeddings.assign(np.random.default_rng(7).standard_normal(
+        (sequence_length, input_shape[-1])).astype(np.float32))
+    return layer
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 3), (3, 4, 3), (2, 1, 3), (2, 5, 4, 3)])
+def test_position_embedding_matches_plain_loops(shape):
+    layer = built_positions((None,) + shape[1:])
+    inputs = np.random.default_rng(8).standard_normal(shape).astype(np.float32)
+    out = layer(inputs)
+    assert out.dtype == np.float32 and out.shape == shape
+    np.testing.assert_array_equal(out, position_reference(shape, layer.embeddings.value))
+    # Only the shape counts: other values give the same rows.
+    np.testing.assert_array_equal(layer(np.zeros(shape, np.float32)), out)
+
+
+def test_position_embedding_output_is_a_fresh_writeable_array():
+    layer = built_positions((None, 4, 3))
+    out = layer(np.zeros((2, 4, 3), np.float32))
+    assert out.flags.writeable and out.flags.c_contiguous
+    assert not np.shares_memory(out, layer.embeddings.value)
+
+
+@pytest.mark.parametrize("shape", [(None, 6, 3), (None, None, 3), (None, 2, None, 5)])
+def test_position_embedding_output_shape_is_the_input_shape(shape):
+    assert PositionEmbedding(6).compute_output_shape(shape) == shape
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((None, 7, 3), "the input has 7 positions on its sequence axis (-2), more than sequence_length 6"),
+    ((None, 3), "needs an input (batch, ..., sequence, features) of rank >= 3, got (None, 3)"),
+])
+def test_position_embedding_refuses_shapes_it_cannot_take(shape, message):
+    with pytest.raises(ShapeError) as caught:
+        PositionEmbedding(6).compute_output_shape(shape)
+    assert caught.value.message == message
+
+
+def test_position_embedding_needs_known_features():
+    with pytest.raises(ShapeError) as caught:
+        PositionEmbedding(6).build_for((None, 4, None))
+    assert caught.value.message == "needs a known size on the last (feature) axis, got (None, 4, None)"
+
+
+def test_position_embedding_params_costs_and_default_initializer():
+    model = Sequential([PositionEmbedding(50)], input_shape=(50, 64)).init(seed=0)
+    table = model.get_weights()["position_embedding/embeddings"]
+    assert table.shape == (50, 64) and table.dtype == np.float32
+    # keras_hub's default glorot_uniform: uniform in +-sqrt(6 / (fan_in + fan_out)), fans 50 and 64.
+    limit = np.sqrt(6 / (50 + 64))
+    assert -limit <= table.min() < -0.95 * limit and 0.95 * limit < table.max() <= limit
+    row = model.summary_data()["layers"][0]
+    assert (row["params"], row["trainable_params"], row["macs"], row["flops"]) == (3200, 3200, 0, 0)
+    assert row["output_shape"] == [None, 50, 64]
+
+
+def test_position_embedding_initializer_argument():
+    model = Sequential([PositionEmbedding(4, initializer="ones")], input_shape=(3, 2)).init(seed=0)
+    np.testing.assert_array_equal(model.predict(np.zeros((1, 3, 2))), np.ones((1, 3, 2)))
+
+
+def test_position_embedding_float64_model():
+    model = Sequential([PositionEmbedding(4)], input_shape=(3, 2), dtype="float64").init(seed=0)
+    out = model.predict(np.zeros((2, 3, 2)))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out[1], model.get_weights()["position_embedding/embeddings"][:3])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sequence_length": 0}, "argument 'sequence_length' must be an integer >= 1, got integer 0"),
+    ({"sequence_length": None}, "argument 'sequence_length' must be an integer >= 1, got null"),
+    ({}, "missing required argument 'sequence_length'"),
+    ({"sequence_length": 4, "start_index": 2}, "unknown argument 'start_index'"),
+    ({"sequence_length": 4, "initializer": "glorot"},
+     "argument 'initializer': unknown initializer 'glorot'; did you mean 'glorot_normal'?"),
+])
+def test_position_embedding_argument_errors(kwargs, message):
+    with pytest.raises(ArgumentError) as caught:
+        PositionEmbedding(**kwargs)
+    assert caught.value.message == message
+
+
+GPT_LIKE = """
+inputs: {ids: {shape: [null], dtype: int32}}
+layers:
+  - {type: Embedding, input_dim: 20, output_dim: 4, name: tokens}
+  - {type: PositionEmbedding, sequence_length: 6, name: positions}
+  - {type: Add, inputs: [tokens, positions]}
+"""
+
+
+def test_token_plus_position_embedding_through_a_spec():
+    model = layerspec.loads(GPT_LIKE).init(seed=0)
+    ids = np.array([[3, 1, 4, 1], [5, 9, 2, 6]])
+    out = model.predict(ids)
+    weights = model.get_weights()
+    tokens, positions = weights["tokens/embeddings"], weights["positions/embeddings"]
+    expected = np.zeros((2, 4, 4))
+    for b, t in np.ndindex(2, 4):
+        expected[b, t] = tokens[ids[b, t]] + positions[t]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert model.count_params() == 20 * 4 + 6 * 4
+
+
+def test_a_known_length_beyond_sequence_length_is_a_shape_error_at_build():
+    with pytest.raises(ShapeError) as caught:
+        layerspec.loads("input: [7, 4]\nlayers:\n  - {type: PositionEmbedding, sequence_length: 6}\n")
+    assert caught.value.message.endswith("layer 1 'position_embedding' (PositionEmbedding): the input has 7 "
+                                         "positions on its sequence axis (-2), more than sequence_length 6")
+
+
+def test_an_unknown_length_beyond_sequence_length_is_a_data_error_at_run_time():
+    model = layerspec.loads(GPT_LIKE).init(seed=0)
+    assert model.predict(np.zeros((1, 6), int)).shape == (1, 6, 4)
+    with pytest.raises(DataError) as caught:
+        model.predict(np.zeros((1, 7), int))
+    assert caught.value.message == ("input: layer 2 'positions' (PositionEmbedding): the input has 7 positions on "
+                                    "its sequence axis (-2), more than sequence_length 6")
+    layer = model.layers[1]
+    with pytest.raises(DataError) as caught:
+        layer(np.zeros((1, 7, 4), np.float32))
+    assert caught.value.message == ("PositionEmbedding 'positions': the input has 7 positions on its sequence axis "
+                                    "(-2), more than sequence_length 6")
+    with pytest.raises(ShapeError) as caught:
+        layer(np.zeros((1, 5, 3), np.float32))
+    assert caught.value.message == "is built for inputs (batch, ..., sequence, 4), got shape (1, 5, 3)"
+
+
+def test_position_embedding_drops_a_mask_as_keras_hub_does():
+    # keras_hub's PositionEmbedding does not support masking: Keras drops the mask (with a warning).
+    model = build_model(loads_spec("""input: [5]
+layers:
+  - {type: Embedding, input_dim: 50, output_dim: 8, mask_zero: true}
+  - {type: PositionEmbedding, sequence_length: 5}
+"""))
+    model.build()
+    assert not PositionEmbedding(5).supports_masking
+    assert [(node.input_mask, node.output_mask) for node in model.nodes] == [(None, (None, 5)), ((None, 5), None)]
+
+
+def test_position_embedding_config_round_trips_through_yaml():
+    model = layerspec.loads("input: [4, 2]\nlayers:\n  - {type: PositionEmbedding, sequence_length: 8, "
+                            "initializer: zeros}\n")
+    assert model.layers[0].get_config() == {"name": "position_embedding", "trainable": True, "sequence_length": 8,
+                                            "initializer": "zeros"}
+    written = model.to_yaml()
+    assert "{type: PositionEmbedding, sequence_length: 8, initializer: zeros}" in written
+    assert layerspec.loads(written).layers[0].get_config() == model.layers[0].get_config()
+
+
+def test_position_embedding_is_registered_for_the_cli_and_the_schema():
+    from layerspec import registry
+    from layerspec.schema import spec_schema
+
+    assert registry.lookup("position_embedding") is PositionEmbedding
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(spec_schema())
+
+    def valid(layer):
+        return validator.is_valid({"input": [4, 2], "layers": [layer]})
+
+    assert valid({"type": "PositionEmbedding", "sequence_length": 8, "initializer": "zeros"})
+    assert not valid({"type": "PositionEmbedding", "sequence_length": 0})
+    assert not valid({"type": "PositionEmbedding"})
+    assert not valid({"type": "PositionEmbedding", "sequence_length": 8, "start_index": 1})

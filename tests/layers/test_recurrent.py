@@ -660,3 +660,10 @@ def test_unroll_is_accepted_and_changes_nothing():
     rolled = built_layer(LSTM(3), 3, np.random.default_rng(1))
     unrolled = built_layer(LSTM(3, unroll=True), 3, np.random.default_rng(1))
     np.testing.assert_array_equal(rolled(x), unrolled(x))
+
+
+def test_a_gate_activation_along_another_axis_is_refused():
+    with pytest.raises(ArgumentError, match=r"argument 'recurrent_activation': a recurrent layer's gates are "
+                                            r"\(batch, units\); an activation along another axis than the last "
+                                            r"\(-1\) would run across the batch"):
+        LSTM(4, recurrent_activation={"name": "softmax", "axis": 0})
