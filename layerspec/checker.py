@@ -10,7 +10,7 @@ workflow commands or JSON.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .errors import LayerspecError, Position, flatten
 
@@ -83,31 +83,67 @@ def _walk_specs(directory: str):
                 yield os.path.normpath(os.path.join(root, name))
 
 
-def check_spec(path: str, input_shape: tuple | None = None) -> SpecReport:
+def check_spec(path: str, input_shape: tuple | None = None, settings=None) -> SpecReport:
     """Read, build and hold one spec to its expectations, reporting every problem.
 
     Problems that do not stop the model from being built (a bad ``expect``
     entry, an unknown top-level key) do not hide the model's shape errors or
     its other expectations: all are reported, in file order.
+
+    A spec with ``variants`` is checked with its default arguments and then
+    as each variant, each variant's own problems prefixed with its name;
+    ``settings`` (``--variant``, ``--set``) checks that one setting instead.
     """
+    from .blocks import Settings
+
+    report = SpecReport(path)
+    variants = [] if settings is not None else _variant_names(path)
+    seen = set()
+    for variant in [None] + variants:
+        chosen = settings if variant is None else Settings(variant)
+        for problem in _check_one(path, input_shape, chosen):
+            key = (problem.line, problem.col, problem.code, problem.message)
+            if key in seen:
+                continue  # the same problem in every variant is told once
+            seen.add(key)
+            if variant is not None:
+                problem = replace(problem, message=f"variant '{variant}': {problem.message}")
+            report.problems.append(problem)
+    report.problems.sort(key=_file_order)
+    return report
+
+
+def _check_one(path: str, input_shape, settings) -> list[Problem]:
     from .spec import build_model, read_spec_for_check
     from .summary import summarize
 
-    report = SpecReport(path)
+    found: list[Problem] = []
 
     def add(error: LayerspecError) -> None:
-        report.problems.extend(Problem.from_error(single, path) for single in flatten(error))
+        found.extend(Problem.from_error(single, path) for single in flatten(error))
 
     try:
-        spec, problems = read_spec_for_check(path)
+        spec, problems = read_spec_for_check(path, settings)
         for problem in problems:
             add(problem)
         if spec is not None:
-            report.problems.extend(check_expectations(spec, summarize(build_model(spec, input_shape))))
+            found.extend(check_expectations(spec, summarize(build_model(spec, input_shape))))
     except LayerspecError as error:
         add(error)
-    report.problems.sort(key=_file_order)
-    return report
+    return found
+
+
+def _variant_names(path: str) -> list[str]:
+    """The names of a spec's variants (none if it has none or cannot be read:
+    the default check reports why)."""
+    from .yamlread import load, read_text
+
+    try:
+        document = load(read_text(path), path)
+    except LayerspecError:
+        return []
+    variants = document.get("variants") if isinstance(document, dict) else None
+    return [name for name in variants if isinstance(name, str)] if isinstance(variants, dict) else []
 
 
 def _file_order(problem: Problem) -> tuple:
@@ -169,10 +205,10 @@ def _shape(sizes) -> str:
     return "[" + ", ".join("null" if size is None else str(size) for size in sizes) + "]"
 
 
-def check_paths(paths, input_shape: tuple | None = None) -> list[SpecReport]:
+def check_paths(paths, input_shape: tuple | None = None, settings=None) -> list[SpecReport]:
     """Check every spec named by ``paths`` (see :func:`find_specs`)."""
     files, empty = find_specs(paths)
-    return empty + [check_spec(path, input_shape) for path in files]
+    return empty + [check_spec(path, input_shape, settings) for path in files]
 
 
 # -- output formats ---------------------------------------------------------

@@ -194,6 +194,36 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True,
                            help="Seed for random weights.")
 
 
+def _parse_set(ctx, param, values) -> dict:
+    """``--set NAME=VALUE`` (repeatable) → ``{NAME: value}``, VALUE read as a
+    YAML scalar would be (32 is an int, 0.5 a float, true a boolean, null
+    null, anything else text)."""
+    from .errors import Position
+    from .yamlread import resolve_plain
+
+    settings = {}
+    for value in values:
+        name, equals, text = value.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}", ctx=ctx, param=param)
+        settings[name] = resolve_plain(text, Position("--set"))
+    return settings
+
+
+variant_option = click.option("--variant", metavar="NAME", help="Build the spec's variant NAME (from its "
+                              "'variants').")
+set_option = click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE", callback=_parse_set,
+                          help="Set the model argument NAME (repeatable; after --variant). VALUE reads as YAML: "
+                               "32, 0.5, true, relu.")
+
+
+def _settings(variant: str | None, values: dict):
+    """The ``Settings`` of ``--variant`` and ``--set``; None when neither is given."""
+    from .blocks import Settings
+
+    return Settings(variant, values) if variant is not None or values else None
+
+
 def _left_at_default(parameter: str) -> bool:
     """Whether the current command's ``parameter`` was not given by the user."""
     from click.core import ParameterSource
@@ -224,19 +254,25 @@ def main(ctx):
               "(default: the terminal's width; unlimited when not a terminal).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Also estimate the inference memory for a batch of this size.")
-def summary(spec, input_shape, output_format, columns, width, batch_size):
+@click.option("--depth", type=click.IntRange(min=0), metavar="N",
+              help="Show block contents N levels deep; deeper levels fold into their block's row "
+                   "(0: top-level rows only; default: every level). Totals and JSON do not change.")
+@variant_option
+@set_option
+def summary(spec, input_shape, output_format, columns, width, batch_size, depth, variant, set_values):
     """Print each layer's output shape, parameters and costs."""
     from .spec import build_model, read_spec
     from .summary import DEFAULT_COLUMNS, render_json, render_markdown, render_table, summarize
 
-    data = summarize(build_model(read_spec(spec), input_shape), batch_size=batch_size)
+    data = summarize(build_model(read_spec(spec, _settings(variant, set_values)), input_shape),
+                     batch_size=batch_size)
     columns = columns or DEFAULT_COLUMNS
     if output_format == "json":
-        _echo(render_json(data))
+        _echo(render_json(data))  # the whole tree: blocks carry their depth for readers to fold
     elif output_format == "markdown":
-        _echo(render_markdown(data, columns))
+        _echo(render_markdown(data, columns, depth=depth))
     else:
-        _echo(render_table(data, columns, width or _terminal_width(), ascii_only=_ascii_only()))
+        _echo(render_table(data, columns, width or _terminal_width(), ascii_only=_ascii_only(), depth=depth))
 
 
 @main.command()
@@ -259,9 +295,11 @@ def summary(spec, input_shape, output_format, columns, width, batch_size):
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on stderr (default: on a terminal, for runs of several batches).")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN and infinite values in the input and weights.")
+@variant_option
+@set_option
 @plugin_option
 def run(spec, input_paths, named_inputs, weights, seed, output, batch_size, max_memory, dtype, progress,
-        allow_nonfinite):
+        allow_nonfinite, variant, set_values):
     """Run a forward pass on INPUT.npy, streaming it in batches.
 
     A model with several inputs takes one file per input, in input order or
@@ -275,7 +313,8 @@ def run(spec, input_paths, named_inputs, weights, seed, output, batch_size, max_
     with _OutputDestination(output, ".npy") as destination:
         result = run_model(spec, inputs, weights=weights, seed=seed, output=destination,
                            batch_size=batch_size, dtype=dtype, max_memory=max_memory,
-                           progress=_progress_bar(progress), allow_nonfinite=allow_nonfinite)
+                           progress=_progress_bar(progress), allow_nonfinite=allow_nonfinite,
+                           settings=_settings(variant, set_values))
     if output is None:
         import numpy as np
 
@@ -401,14 +440,16 @@ class _LineProgress(_RowProgress):
               help="Weights .npz to write ('-' for standard output).")
 @seed_option
 @input_shape_option
+@variant_option
+@set_option
 @plugin_option
-def init(spec, output, seed, input_shape):
+def init(spec, output, seed, input_shape, variant, set_values):
     """Write freshly initialised weights to a .npz file."""
     from .runner import check_weights_fit
     from .spec import build_model, locate, read_spec
 
     with _OutputDestination(output, ".npz") as destination:
-        spec_object = read_spec(spec)
+        spec_object = read_spec(spec, _settings(variant, set_values))
         model = build_model(spec_object, input_shape)
         check_weights_fit(model)  # before allocating them, with the figures, as `run` does
         try:
@@ -479,13 +520,17 @@ def _detach_stdout() -> None:
 @input_shape_option
 @click.option("--format", "output_format", type=click.Choice(["text", "github", "json"]), default="text",
               show_default=True, help="text: PATH:LINE:COL lines; github: workflow annotations; json: a list.")
+@variant_option
+@set_option
 @plugin_option
-def check(paths, input_shape, output_format):
+def check(paths, input_shape, output_format, variant, set_values):
     """Validate specs (files, or directories of *.yaml/*.yml) for CI.
 
     Every problem found is reported (all bad keys and arguments; shape
     inference stops at the first layer that cannot be built), and each
-    spec is held to its `expect` block. Exit 0 when all pass, 1 otherwise.
+    spec is held to its `expect` block. A spec with variants is checked
+    with its default arguments and as each variant (unless --variant or
+    --set picks one setting). Exit 0 when all pass, 1 otherwise.
 
     The findings are the result: they go to stdout, as a linter's do (ruff,
     mypy); stderr carries only what stops the check itself (a plugin that
@@ -493,7 +538,7 @@ def check(paths, input_shape, output_format):
     """
     from .checker import check_paths, render_github, render_json, render_text
 
-    reports = check_paths(paths, input_shape)
+    reports = check_paths(paths, input_shape, _settings(variant, set_values))
     render = {"text": render_text, "github": render_github, "json": render_json}[output_format]
     _echo(render(reports))
     if any(report.failed for report in reports):
@@ -506,19 +551,27 @@ def check(paths, input_shape, output_format):
 @input_shape_option
 @click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="markdown suits a pull-request comment.")
+@variant_option
+@set_option
+@click.option("--old-variant", metavar="NAME", help="The variant of OLD (default: --variant).")
+@click.option("--new-variant", metavar="NAME", help="The variant of NEW (default: --variant).")
 @plugin_option
-def diff(old, new, input_shape, output_format):
+def diff(old, new, input_shape, output_format, variant, set_values, old_variant, new_variant):
     """Show layer by layer how shapes and parameters changed from OLD to NEW.
 
-    Layers are aligned by name, then position. Exit 0 whether or not the
-    models differ (1 only if a spec cannot be built).
+    Layers are aligned by name, then position. Two variants of one spec:
+    `layerspec diff gpt2.yaml gpt2.yaml --old-variant small --new-variant
+    large`. Exit 0 whether or not the models differ (1 only if a spec
+    cannot be built).
     """
     from .diff import diff_summaries, render_diff_json, render_diff_markdown, render_diff_text
     from .spec import build_model, read_spec
     from .summary import summarize
 
-    old_summary = summarize(build_model(read_spec(old), input_shape))
-    new_summary = summarize(build_model(read_spec(new), input_shape))
+    old_settings = _settings(old_variant or variant, set_values)
+    new_settings = _settings(new_variant or variant, set_values)
+    old_summary = summarize(build_model(read_spec(old, old_settings), input_shape))
+    new_summary = summarize(build_model(read_spec(new, new_settings), input_shape))
     changes = diff_summaries(old_summary, new_summary)
     if output_format == "json":
         _echo(render_diff_json(changes))

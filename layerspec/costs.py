@@ -96,12 +96,20 @@ def known_once_sized(model) -> bool:
     layer's cost rule)."""
     if not _unknown_sizes(model) or not all(_has_shape_rule(node.layer) for node in model.nodes):
         return False
-    shapes = [tuple(PROBE_SIZES[0] if size is None else size for size in shape) for shape in model.input_shapes]
-    try:
-        costs = _concrete_costs(model, shapes)
-    except LayerspecError:
-        return False
-    return all(None not in cost for cost in costs)
+    # The probe size first; a model that caps a size (a position embedding's
+    # sequence_length) is asked at small sizes too.
+    for probe in (PROBE_SIZES[0],) + FALLBACK_SIZES:
+        shapes = [tuple(probe if size is None else size for size in shape) for shape in model.input_shapes]
+        try:
+            costs = _concrete_costs(model, shapes)
+        except LayerspecError:
+            continue
+        return all(None not in cost for cost in costs)
+    return False
+
+
+#: Sizes :func:`known_once_sized` tries when the probe size does not fit.
+FALLBACK_SIZES = (64, 8, 1)
 
 
 def _per_step_costs(model, unknown: tuple[int, int]) -> list[LayerCost]:

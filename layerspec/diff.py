@@ -38,7 +38,11 @@ What counts as a change:
   ``dense_2`` because a Dense layer was inserted before it is Keras's
   automatic numbering, not a change of that layer (its weights-file keys do
   follow the new name). A name is automatic when it is its type's snake-case
-  name, optionally with ``_N`` (``dense``, ``max_pooling2d_3``).
+  name, optionally with ``_N`` (``dense``, ``max_pooling2d_3``). A layer
+  inside block applications is named by path (``stage_1/residual/main``);
+  each part is compared alone, and an application's part is automatic when
+  it is its block's name, optionally with ``_N`` (the summaries' ``blocks``
+  say which block), so a block inserted before ``stage_1`` renames nothing.
 
 How layers are aligned (by name, then position), in order:
 
@@ -93,8 +97,10 @@ def diff_summaries(old: dict, new: dict) -> dict:
         The diff as plain data that ``json.dumps`` accepts.
     """
     old_rows, new_rows = list(old.get("layers", [])), list(new.get("layers", []))
-    pairs = align_layers(old_rows, new_rows)
-    entries = [_entry(None if i is None else old_rows[i], None if j is None else new_rows[j]) for i, j in pairs]
+    old_names, new_names = name_keys(old_rows, old.get("blocks")), name_keys(new_rows, new.get("blocks"))
+    pairs = align_layers(old_rows, new_rows, old.get("blocks"), new.get("blocks"))
+    entries = [_entry(None if i is None else old_rows[i], None if j is None else new_rows[j],
+                      renamed=i is not None and j is not None and old_names[i] != new_names[j]) for i, j in pairs]
     if is_graph_summary(old) or is_graph_summary(new):
         _compare_connections(entries, pairs, old_rows, new_rows, old, new)
     counts = {status: sum(entry["status"] == status for entry in entries) for status in STATUSES}
@@ -126,15 +132,18 @@ def _compare_connections(entries: list[dict], pairs, old_rows, new_rows, old: di
             entry["status"] = "changed"
 
 
-def align_layers(old_rows: list[dict], new_rows: list[dict]) -> list[tuple[int | None, int | None]]:
+def align_layers(old_rows: list[dict], new_rows: list[dict], old_blocks: list[dict] | None = None,
+                 new_blocks: list[dict] | None = None) -> list[tuple[int | None, int | None]]:
     """Pair two lists of summary rows: ``(old_index, new_index)`` in order.
 
     ``None`` on one side marks a removed (``(i, None)``) or added
-    (``(None, j)``) layer. The rule is the module docstring's.
+    (``(None, j)``) layer. The rule is the module docstring's; the
+    summaries' ``blocks`` tell which parts of path names are automatic.
     """
+    old_names, new_names = name_keys(old_rows, old_blocks), name_keys(new_rows, new_blocks)
     old_bodies, new_bodies = [_body_key(row) for row in old_rows], [_body_key(row) for row in new_rows]
-    old_keys = [(body, _chosen_name(row)) for body, row in zip(old_bodies, old_rows)]
-    new_keys = [(body, _chosen_name(row)) for body, row in zip(new_bodies, new_rows)]
+    old_keys = list(zip(old_bodies, old_names))
+    new_keys = list(zip(new_bodies, new_names))
     start = 0
     while start < min(len(old_keys), len(new_keys)) and old_keys[start] == new_keys[start]:
         start += 1
@@ -143,7 +152,7 @@ def align_layers(old_rows: list[dict], new_rows: list[dict]) -> list[tuple[int |
         end_old, end_new = end_old - 1, end_new - 1
 
     ops: list[tuple[int | None, int | None]] = [(i, i) for i in range(start)]
-    anchors = _name_anchors(old_rows, new_rows, range(start, end_old), range(start, end_new))
+    anchors = _name_anchors(old_names, new_names, range(start, end_old), range(start, end_new))
     low_old, low_new = start, start
     for i, j in anchors:
         ops.extend(_align_by_similarity(old_rows, new_rows, old_bodies, new_bodies, range(low_old, i),
@@ -161,9 +170,34 @@ def _body_key(row: dict) -> str:
     return json.dumps({field: row.get(field) for field in COMPARED_FIELDS if field != "name"}, sort_keys=True)
 
 
-def _chosen_name(row: dict) -> str | None:
-    """The layer's name if the user chose it, else None."""
-    return None if is_auto_name(row) else row.get("name")
+def name_keys(rows: list[dict], blocks: list[dict] | None) -> list[tuple]:
+    """Each row's name as the diff compares it: its parts (one per block
+    application around it, then its own), each automatic part as None.
+
+    ``stage_1/residual/main`` inside automatically named applications is
+    ``(None, None, "main")``: renumbering an application (a block inserted
+    before it) is no change of name, as for ``dense_1`` becoming ``dense_2``,
+    and such a name does not pin layers. A flat automatic name is ``(None,)``.
+    """
+    automatic = {entry["name"] for entry in blocks or () if _is_auto_part(entry["name"], entry["block"])}
+    keys = []
+    for row in rows:
+        name = row.get("name")
+        if not isinstance(name, str):
+            keys.append((name,))
+            continue
+        parts = name.split("/")
+        paths = ["/".join(parts[:end]) for end in range(1, len(parts))]
+        key = [None if path in automatic else part for part, path in zip(parts, paths)]
+        key.append(None if is_auto_name({"name": parts[-1], "type": row.get("type")}) else parts[-1])
+        keys.append(tuple(key))
+    return keys
+
+
+def _is_auto_part(path: str, base: str) -> bool:
+    """Whether an application's own name (the last part of its path) is its block's automatic one."""
+    own = path.rsplit("/", 1)[-1]
+    return own.startswith(base) and _AUTO_SUFFIX.fullmatch(own[len(base):]) is not None
 
 
 def is_auto_name(row: dict) -> bool:
@@ -175,11 +209,13 @@ def is_auto_name(row: dict) -> bool:
     return name.startswith(base) and _AUTO_SUFFIX.fullmatch(name[len(base):]) is not None
 
 
-def _name_anchors(old_rows, new_rows, old_range: range, new_range: range) -> list[tuple[int, int]]:
-    """Pairs of layers with the same chosen name, the longest order-keeping set."""
-    new_by_name = {new_rows[j]["name"]: j for j in new_range if not is_auto_name(new_rows[j])}
-    candidates = [(i, new_by_name[old_rows[i]["name"]]) for i in old_range
-                  if not is_auto_name(old_rows[i]) and old_rows[i].get("name") in new_by_name]
+def _name_anchors(old_names: list[tuple], new_names: list[tuple], old_range: range,
+                  new_range: range) -> list[tuple[int, int]]:
+    """Pairs of layers with the same chosen name (no automatic part), the
+    longest order-keeping set."""
+    new_by_name = {new_names[j]: j for j in new_range if None not in new_names[j]}
+    candidates = [(i, new_by_name[old_names[i]]) for i in old_range
+                  if None not in old_names[i] and old_names[i] in new_by_name]
     # Longest increasing run of new positions, in old order (k is small: O(k²)).
     best: list[list[tuple[int, int]]] = []
     for index, (i, j) in enumerate(candidates):
@@ -249,12 +285,14 @@ def _pair_replacements(ops):
     return result
 
 
-def _entry(old_row: dict | None, new_row: dict | None) -> dict:
+def _entry(old_row: dict | None, new_row: dict | None, renamed: bool = False) -> dict:
+    """``renamed``: whether the names differ in a part the user chose."""
     shown = new_row if new_row is not None else old_row
     if old_row is None or new_row is None:
         status, changes = ("added" if old_row is None else "removed"), []
     else:
-        changes = [field for field in COMPARED_FIELDS if _differs(field, old_row, new_row)]
+        changes = [field for field in COMPARED_FIELDS
+                   if (renamed if field == "name" else _differs(field, old_row, new_row))]
         status = "changed" if changes else "unchanged"
     return {
         "status": status,
@@ -268,8 +306,6 @@ def _entry(old_row: dict | None, new_row: dict | None) -> dict:
 
 
 def _differs(field: str, old_row: dict, new_row: dict) -> bool:
-    if field == "name" and is_auto_name(old_row) and is_auto_name(new_row):
-        return False
     if field == "arguments" and not _arguments_comparable(old_row, new_row):
         return False
     return old_row.get(field) != new_row.get(field)

@@ -61,6 +61,12 @@ class Node:
     #: The number messages give the node ("layer 3"): its entry in the spec;
     #: 0 means its position in the model.
     number: int = 0
+    #: For a node inside a block application: where it comes from, as
+    #: messages add it (`` in block 'residual' used at model.yaml:31:5``),
+    #: and the applications around it, outermost first, as ``(application
+    #: name, block name)`` pairs (the summary's tree).
+    where: str = ""
+    scope: tuple = ()
     #: Full shapes (batch axis first), set when the model is built: one
     #: shape, or a list for a layer taking several inputs.
     input_shape: Any = None

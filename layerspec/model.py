@@ -73,6 +73,13 @@ class Model:
         #: ``(per-sample shape, dtype)`` of the input ``predict`` passes
         #: straight to the layers; set once the weights are known to be set.
         self._direct_input: tuple | None = None
+        #: A spec's model arguments in effect and its variant (``args``,
+        #: ``--variant``, ``--set``), which summaries show.
+        self.args: dict[str, Any] = {}
+        self.variant: str | None = None
+        #: Output names given by the spec where a model output is a block
+        #: application's result (its layer's name → the application's).
+        self.output_aliases: dict[str, str] = {}
         self._set_graph(graph)
 
     def _set_graph(self, graph: Graph) -> None:
@@ -98,7 +105,8 @@ class Model:
 
     @property
     def output_names(self) -> list[str]:
-        return [self.graph.tensor_name(tensor) for tensor in self.graph.outputs]
+        names = [self.graph.tensor_name(tensor) for tensor in self.graph.outputs]
+        return [self.output_aliases.get(name, name) for name in names]
 
     def _name_nodes(self) -> None:
         """Keras's automatic names for unnamed layers; reuse nodes named after their layer."""
@@ -647,17 +655,21 @@ class Model:
 
         return to_yaml(self)
 
-    def summary(self, print_fn=None) -> None:
+    def summary(self, print_fn=None, depth: int | None = None) -> None:
         """Print the summary table, as Keras's ``model.summary()`` does.
 
         Args:
             print_fn: called with the table's text instead of ``print``
                 (``logger.info``, say), as in Keras.
+            depth: fold block applications deeper than this into their
+                block's row (``layerspec summary --depth``); default: all.
 
         The summary as data (the JSON summary's fields) is
         :meth:`summary_data`.
         """
-        (print_fn or print)(str(self.summary_data()))
+        from .summary import render_table
+
+        (print_fn or print)(render_table(self.summary_data(), depth=depth))
 
     def summary_data(self, batch_size: int | None = None):
         """The summary as data: a dict with the JSON summary's fields, whose

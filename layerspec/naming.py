@@ -209,4 +209,4 @@ def node_label(node) -> str:
     from .registry import display_name
 
     number = node.number or node.index + 1
-    return f"layer {number} '{node.name}' ({display_name(type(node.layer))})"
+    return f"layer {number} '{node.name}' ({display_name(type(node.layer))}){node.where}"

@@ -9,6 +9,7 @@ and ``conv_2d`` name the same class. Built-in layers register themselves when
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,7 +172,13 @@ COMMON_ARGUMENTS = (
 
 
 def arguments_of(layer_class: type) -> dict[str, ArgumentInfo]:
-    """The arguments a spec may give ``layer_class``, read from its signature."""
+    """The arguments a spec may give ``layer_class``, read from its signature
+    (once per class: a spec of hundreds of layers asks for each)."""
+    return dict(_arguments_of(layer_class))
+
+
+@functools.lru_cache(maxsize=None)
+def _arguments_of(layer_class: type) -> dict[str, ArgumentInfo]:
     from .layers.base import evaluated_signature
 
     signature = evaluated_signature(layer_class.__init__)

@@ -117,7 +117,7 @@ def physical_memory() -> int | None:
 def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
               output: str | os.PathLike | BinaryIO | None = None, batch_size: int | None = None,
               dtype: str | None = None, max_memory: int | None = None, progress=None,
-              allow_nonfinite: bool = False) -> RunResult:
+              allow_nonfinite: bool = False, settings=None) -> RunResult:
     """Run the model of ``spec_path`` on input files.
 
     Args:
@@ -137,8 +137,9 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
             callback taking the rows done per batch and a ``close()`` method,
             or None for no progress display.
         allow_nonfinite: accept NaN and infinities in the input and weights.
+        settings: the variant and argument values (``--variant``, ``--set``).
     """
-    spec = read_spec(spec_path)
+    spec = read_spec(spec_path, settings)
     if dtype is not None:
         spec.dtype = dtype
     model = build_model(spec, require_input=False)

@@ -91,13 +91,22 @@ def spec_schema() -> dict:
     layer_types = registered_layer_types()
     definitions = {
         "layer": _layer_schema(layer_types),
+        "layerOrBlock": {"anyOf": [{"$ref": "#/$defs/layer"}, {"$ref": "#/$defs/blockUse"}],
+                         "description": "A layer, or the use of a block defined in `blocks`."},
+        "blockUse": _block_use_schema(),
+        "block": _block_schema(),
+        "expression": {"type": "string", "pattern": r"\$\{",
+                       "description": "An ${EXPR}: model and block arguments, numbers, + - * / // %, "
+                                      "parentheses, min, max, round."},
+        "repeat": {**_or_expression({"type": "integer", "minimum": 1}),
+                   "description": "Apply the entry this many times in a row, each copy fed by the one before."},
         "layerType": _type_name_schema(layer_types),
         "layerName": _layer_name_schema(),
         "reference": _reference_schema(),
         "references": {"anyOf": [{"$ref": "#/$defs/reference"},
                                  {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/reference"}}]},
         "shape": {"type": "array", "items": {"$ref": "#/$defs/size"}, "minItems": 1},
-        "size": {"type": ["integer", "null"], "minimum": 1,
+        "size": {**_or_expression({"type": ["integer", "null"], "minimum": 1}),
                  "description": "A positive size, or null for one not known in advance."},
         "activation": _activation_schema(),
         "initializer": _initializer_schema(),
@@ -116,6 +125,11 @@ def spec_schema() -> dict:
         "properties": _top_level_properties(),
         "required": ["layers"],
         "additionalProperties": False,
+        # Without `blocks` every entry is a layer of a registered type (so an
+        # editor flags a misspelt type); with them, an entry may use a block.
+        "if": {"required": ["blocks"]},
+        "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/layerOrBlock"}}}},
+        "else": {"properties": {"layers": {"items": {"$ref": "#/$defs/layer"}}}},
         "$defs": definitions,
     }
 
@@ -175,11 +189,52 @@ def _top_level_properties() -> dict:
                                    "default: the last layer."},
         "dtype": {"type": "string", "enum": list(DTYPES), "default": DTYPES[0],
                   "description": "The model's floating-point type."},
-        "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"},
+        "args": {"type": "object", "propertyNames": {"pattern": IDENTIFIER},
+                 "description": "Model arguments and their values, used as ${NAME} in the spec; "
+                                "overridable with --set NAME=VALUE and variants."},
+        "variants": {"type": "object", "additionalProperties": {
+                         "type": "object", "propertyNames": {"pattern": IDENTIFIER},
+                         "properties": {"expect": _expect_schema()}},
+                     "description": "Named sets of argument values (--variant NAME); `expect` inside one "
+                                    "replaces the spec's expectations for that variant."},
+        "blocks": {"type": "object", "propertyNames": {"pattern": IDENTIFIER},
+                   "additionalProperties": {"$ref": "#/$defs/block"},
+                   "description": "Named, parameterised sub-graphs, used as a layer type."},
+        "layers": {"type": "array", "minItems": 1,
                    "description": "The layers, first to last: each a mapping of a `type` "
                                   f"(default {DEFAULT_TYPE}) and that type's Keras arguments."},
         "expect": _expect_schema(),
     }
+
+
+#: A name of letters, digits and underscores (model and block arguments, blocks).
+IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _block_schema() -> dict:
+    return {"type": "object", "required": ["layers"], "additionalProperties": False,
+            "properties": {
+                "args": {"type": "object", "propertyNames": {"pattern": IDENTIFIER},
+                         "description": "The block's arguments and their defaults (null: required)."},
+                "inputs": {"anyOf": [{"type": "string", "pattern": IDENTIFIER},
+                                     {"type": "array", "minItems": 1, "uniqueItems": True,
+                                      "items": {"type": "string", "pattern": IDENTIFIER}}],
+                           "description": "The names of the block's inputs (default one, `in`)."},
+                "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layerOrBlock"}},
+                "outputs": {"$ref": "#/$defs/references",
+                            "description": "The layer (or layers) whose results the block gives; "
+                                           "default: its last layer."}},
+            "description": "A named sub-graph: its arguments, inputs, layers and outputs."}
+
+
+def _block_use_schema() -> dict:
+    return {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "pattern": IDENTIFIER, "not": {"$ref": "#/$defs/layerType"},
+                                    "description": "The name of a block defined in `blocks`."},
+                           "name": {"$ref": "#/$defs/layerName"},
+                           "inputs": {"$ref": "#/$defs/references"},
+                           "repeat": {"$ref": "#/$defs/repeat"}},
+            "description": "A block applied: its arguments as keys, besides `name`, `inputs` and `repeat`."}
 
 
 def _expect_schema() -> dict:
@@ -276,11 +331,12 @@ def _layer_type_schema(layer_type: LayerType) -> dict:
     }}
     for info in arguments.values():
         properties[info.name] = _argument_schema(info, docs.get(info.name, ""))
-    # The spec reader takes `type`, `name` and `inputs` itself, whatever the signature.
+    # The spec reader takes `type`, `name`, `inputs` and `repeat` itself, whatever the signature.
     properties["name"] = {"$ref": "#/$defs/layerName"}
     properties["inputs"] = {"$ref": "#/$defs/references",
                             "description": "What the layer reads: layer or input names, or negative offsets "
                                            "(default: the layer above)."}
+    properties["repeat"] = {"$ref": "#/$defs/repeat"}
     schema = {
         "title": layer_type.name,
         "description": layer_type.summary or layer_type.name,
@@ -295,12 +351,22 @@ def _layer_type_schema(layer_type: LayerType) -> dict:
 
 
 def _argument_schema(info: registry.ArgumentInfo, doc: str) -> dict:
-    schema = dict(_kind_schema(info.kind))
+    schema = _or_expression(_kind_schema(info.kind))
     accepts = f"{info.expected}; " + ("required" if info.required else f"default {_yaml_value(info.default)}")
     schema["description"] = (f"{_sentence(doc).rstrip('.')} ({accepts})." if doc else f"{_sentence(accepts)}.")
     if not info.required and _is_json(info.default):
         schema["default"] = _json_value(info.default)
     return schema
+
+
+def _or_expression(schema: dict) -> dict:
+    """``schema``, or an ${EXPR} computing the value. An ``if``/``else``
+    rather than ``anyOf``, so that a bad plain value is reported by the
+    keyword it breaks ("0 is less than the minimum of 1"), not as matching
+    no alternative."""
+    if not schema:
+        return {}
+    return {"if": {"$ref": "#/$defs/expression"}, "else": schema}
 
 
 def _kind_schema(kind) -> dict:
@@ -390,7 +456,8 @@ def _parse_args_section(doc: str) -> dict[str, str]:
 # -- activations and initializers -------------------------------------------
 def _activation_schema() -> dict:
     return {**ActivationName().json_schema(),
-            "description": "An activation function's Keras name; null for linear (none)."}
+            "description": "An activation function's Keras name, or a mapping {name: NAME, ...its Keras keyword "
+                           "arguments}, e.g. {name: gelu, approximate: true}; null for linear (none)."}
 
 
 def _initializer_schema() -> dict:

@@ -10,16 +10,18 @@ fault.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .arguments import describe_value, suggest, unknown_argument_message
+from .blocks import Expansion, Origin, Settings
 from .errors import LayerspecError, Position, SpecError, SpecErrors, flatten
 from .spec_inputs import InputDecl, check_unique_input_names, is_input_entry, read_input_entry, read_top_level_inputs
 from .wiring import Entry, Wiring, wire
 from .yamlread import YamlList, YamlMap, key_position, load, position_of, read_text
 
-TOP_LEVEL_KEYS = ("name", "input", "inputs", "outputs", "dtype", "layers", "expect")
+TOP_LEVEL_KEYS = ("name", "input", "inputs", "outputs", "dtype", "args", "variants", "blocks", "layers", "expect")
 EXPECT_KEYS = ("output_shape", "output_shapes", "params", "trainable_params", "macs", "max_params")
 DTYPES = ("float32", "float64")
 DEFAULT_TYPE = "Dense"
@@ -46,6 +48,19 @@ class LayerSpec:
     reuse: Any = None
     #: The name references use: explicit, or automatic once labelled.
     final_name: str = ""
+    #: Where the entry comes from (its number in the list it is written
+    #: in, the block applications around it); see :mod:`layerspec.blocks`.
+    origin: Origin = None
+
+    def __post_init__(self):
+        if self.origin is None:
+            self.origin = Origin(self.index + 1)
+
+    @property
+    def title(self) -> str:
+        """How messages name the entry before its name is known: ``layer 3``,
+        ``layer 2 in block 'residual' used at model.yaml:31:5``."""
+        return f"layer {self.origin.number}{self.origin.where}"
 
     @property
     def position(self) -> Position:
@@ -74,6 +89,12 @@ class Spec:
     expect: dict[str, Any] = field(default_factory=dict)
     source: YamlMap | None = None
     wiring: Wiring | None = None
+    #: The model arguments in effect and the variant chosen (specs with
+    #: ``args``); flat entry name → block application, for outputs that
+    #: are a block's result.
+    args: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+    output_aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple | None:
@@ -108,24 +129,46 @@ class _Problems:
     def __init__(self):
         self.errors: list[LayerspecError] = []
         self.blocking = False
+        #: A block used many times would repeat each problem inside it once
+        #: per use: the first is kept, and counts the others.
+        self._first: dict[tuple, LayerspecError] = {}
+        self._repeats: dict[int, int] = {}
 
     def add(self, message: str, position: Position | None, code: str, blocks_build: bool = True) -> None:
-        self.errors.append(SpecError(message, position, code=code))
+        self._keep(SpecError(message, position, code=code))
         self.blocking = self.blocking or blocks_build
 
     def add_error(self, error: LayerspecError, position: Position | None) -> None:
         for single in flatten(error):
-            self.errors.append(single.at(position))
+            self._keep(single.at(position))
         self.blocking = True
+
+    def _keep(self, error: LayerspecError) -> None:
+        key = (error.position, error.code, _USE_SITE.sub("", error.message))
+        first = self._first.get(key)
+        if first is not None and " in block '" in error.message:
+            self._repeats[id(first)] = self._repeats.get(id(first), 0) + 1
+            return
+        self._first.setdefault(key, error)
+        self.errors.append(error)
 
     def in_file_order(self) -> list[LayerspecError]:
         """The problems as a reader (and an editor's problem list) expects them."""
+        for error in self.errors:
+            count = self._repeats.pop(id(error), 0)
+            if count:
+                error.message += f" (and {count} more use{'s' * (count != 1)} of the block)"
         return sorted(self.errors, key=_file_order)
 
     def raise_if_any(self) -> None:
         if self.errors:
             errors = self.in_file_order()
             raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+
+
+#: What differs between the same problem in two uses of a block: the layer's
+#: path name and where the block is used.
+_USE_SITE = re.compile(r" '[^']*/[^']*' \(| used at \S+?:\d+:\d+")
 
 
 def _file_order(error: LayerspecError) -> tuple:
@@ -135,25 +178,26 @@ def _file_order(error: LayerspecError) -> tuple:
     return (position.line, position.col)
 
 
-def read_spec(path: str) -> Spec:
-    """Read and check the spec file at ``path``."""
+def read_spec(path: str, settings: Settings | None = None) -> Spec:
+    """Read and check the spec file at ``path`` (with ``settings``: a variant
+    and argument values, as ``--variant`` and ``--set`` give them)."""
     path = str(path)
-    return parse_spec(load(read_text(path), path), path)
+    return parse_spec(_load(read_text(path), path), path, settings)
 
 
-def loads_spec(text: str, path: str = "<string>") -> Spec:
+def loads_spec(text: str, path: str = "<string>", settings: Settings | None = None) -> Spec:
     """Check a spec given as YAML text."""
-    return parse_spec(load(text, path), path)
+    return parse_spec(_load(text, path), path, settings)
 
 
-def parse_spec(document: Any, path: str) -> Spec:
+def parse_spec(document: Any, path: str, settings: Settings | None = None) -> Spec:
     """Check a parsed YAML document (or a plain dict) as a spec."""
-    spec, problems = _parse(document, path)
+    spec, problems = _parse(document, path, settings)
     problems.raise_if_any()
     return spec
 
 
-def read_spec_for_check(path: str) -> tuple[Spec | None, list[LayerspecError]]:
+def read_spec_for_check(path: str, settings: Settings | None = None) -> tuple[Spec | None, list[LayerspecError]]:
     """Read the spec at ``path`` for ``check``: every problem found, in file
     order, and the spec unless a problem stops it from being built.
 
@@ -166,11 +210,20 @@ def read_spec_for_check(path: str) -> tuple[Spec | None, list[LayerspecError]]:
         LayerspecError: if the file cannot be read or is not valid YAML.
     """
     path = str(path)
-    spec, problems = _parse(load(read_text(path), path), path)
+    spec, problems = _parse(_load(read_text(path), path), path, settings)
     return (None if problems.blocking else spec), problems.in_file_order()
 
 
-def _parse(document: Any, path: str) -> tuple[Spec | None, _Problems]:
+def _load(text: str, path: str) -> Any:
+    """The YAML document, keeping its text: expression errors point at the
+    column of the token at fault, which needs the line as written."""
+    document = load(text, path)
+    if isinstance(document, YamlMap):
+        document.source_text = text
+    return document
+
+
+def _parse(document: Any, path: str, settings: Settings | None = None) -> tuple[Spec | None, _Problems]:
     problems = _Problems()
     if not isinstance(document, dict):
         problems.add(f"a spec must be a mapping with a 'layers' list, got {describe_value(document)}",
@@ -182,18 +235,73 @@ def _parse(document: Any, path: str) -> tuple[Spec | None, _Problems]:
         if key not in TOP_LEVEL_KEYS:
             problems.add(f"unknown top-level key '{key}'{suggest(key, TOP_LEVEL_KEYS)}",
                          key_position(document, key), "unknown-key", blocks_build=False)
+    expansion = _expand(document, path, problems, settings)
+    if expansion is not None:
+        document = _expanded_document(document, expansion, problems)
     name = _read_name(document, path, problems)
     declared = read_top_level_inputs(document, problems)
     dtype = _read_dtype(document, problems)
-    layers, input_entries = _read_layers(document, path, problems)
+    layers, input_entries = _read_layers(document, path, problems, expansion.origins if expansion else None)
     inputs = _model_inputs(declared, input_entries, document, problems)
     expect = _read_expect(document, problems)
     spec = Spec(path, name, inputs, dtype, layers, expect, document)
+    if expansion is not None:
+        spec.args, spec.variant, spec.output_aliases = expansion.args, expansion.variant, expansion.output_aliases
     if layers:
         spec.wiring = _wire(spec, input_entries, problems)
         if spec.is_graph and path.startswith("<") and "name" not in document:
             spec.name = "functional"  # Keras's default name for a functional model
     return spec, problems
+
+
+def _expand(document: YamlMap, path: str, problems: _Problems, settings: Settings | None) -> Expansion | None:
+    """Blocks, repeats and arguments expanded (None for a spec using none)."""
+    from .blocks import Expander, needs_expansion
+
+    if settings is None and not needs_expansion(document):
+        return None
+    return Expander(document, path, lambda message, where, code: problems.add(message, where, code),
+                    settings).expand()
+
+
+#: Top-level keys whose values may hold expressions of the model's arguments
+#: (``layers`` is substituted by the expansion itself).
+SUBSTITUTED_KEYS = ("name", "input", "inputs", "dtype", "outputs", "expect")
+
+
+def _expanded_document(document: YamlMap, expansion: Expansion, problems: _Problems) -> YamlMap:
+    """The document as the rest of the reading sees it: the flat layer list,
+    rewritten outputs, the arguments substituted into the other keys, and a
+    chosen variant's ``expect`` over the spec's."""
+    from .expressions import substitute
+
+    result = YamlMap(document.position)
+    result.key_positions, result.value_positions = dict(document.key_positions), dict(document.value_positions)
+    for key, value in document.items():
+        if key in SUBSTITUTED_KEYS:
+            try:
+                value = substitute(value, expansion.args, position_of(document, key),
+                                   getattr(document, "source_text", None))
+            except LayerspecError as error:
+                problems.add_error(error, None)
+                continue
+        result[key] = value
+    if "layers" in document:
+        result["layers"] = expansion.layers
+    if expansion.outputs is not None:
+        result["outputs"] = expansion.outputs
+    if expansion.expect:
+        expect = YamlMap(position_of(result, "expect") or document.position)
+        current = result.get("expect")
+        if isinstance(current, YamlMap):
+            expect.key_positions, expect.value_positions = dict(current.key_positions), dict(current.value_positions)
+            expect.update(current)
+        for key, value in expansion.expect.items():
+            expect[key] = value
+            expect.key_positions[key] = key_position(expansion.expect, key)
+            expect.value_positions[key] = position_of(expansion.expect, key)
+        result["expect"] = expect
+    return result
 
 
 def _model_inputs(declared: list[InputDecl] | None, input_entries: dict[int, InputDecl], document: YamlMap,
@@ -218,7 +326,8 @@ def _wire(spec: Spec, input_entries: dict[int, InputDecl], problems: _Problems) 
                      None if layer.layer_class is None else bool(getattr(layer.layer_class, "takes_several_inputs",
                                                                           False)),
                      layer.inputs, layer.reuse,
-                     single_input_ok=bool(getattr(layer.layer_class, "accepts_single_input", False)))
+                     single_input_ok=bool(getattr(layer.layer_class, "accepts_single_input", False)),
+                     number=layer.origin.number, where=layer.origin.where)
                for layer in spec.layers]
     number_of = {id(decl): number for number, decl in enumerate(spec.inputs)}
     source = spec.source
@@ -231,8 +340,9 @@ def _wire(spec: Spec, input_entries: dict[int, InputDecl], problems: _Problems) 
         if reused is not None:
             original = spec.layers[reused]
             layer.type_name = original.type_name
-            layer.label = f"layer {layer.index + 1} '{layer.final_name}' " \
-                          f"({display_name(original.layer_class) if original.layer_class else original.type_name})"
+            layer.label = f"layer {layer.origin.number} '{layer.final_name}' " \
+                          f"({display_name(original.layer_class) if original.layer_class else original.type_name})" \
+                          f"{layer.origin.where}"
     _check_names_against_inputs(spec, problems)
     return wiring
 
@@ -303,26 +413,33 @@ def _read_dtype(document: YamlMap, problems: _Problems) -> str:
     return dtype
 
 
-def _read_layers(document: YamlMap, path: str, problems: _Problems) -> tuple[list[LayerSpec], dict[int, InputDecl]]:
-    """The layer entries, and the model inputs declared as ``Input`` entries (by list index)."""
+def _read_layers(document: YamlMap, path: str, problems: _Problems,
+                 origins: list[Origin] | None = None) -> tuple[list[LayerSpec], dict[int, InputDecl]]:
+    """The layer entries, and the model inputs declared as ``Input`` entries
+    (by list index); ``origins`` says where each entry of an expanded list
+    comes from (see :mod:`layerspec.blocks`)."""
     if "layers" not in document:
         problems.add("missing 'layers': a spec needs a list of layers", document.position or Position(path, 1, 1),
                      "missing-key")
         return [], {}
     entries = document["layers"]
+    if origins is not None and not entries and problems.errors:
+        return [], {}  # every entry failed to expand, each reported
     if not isinstance(entries, list) or not entries:
         problems.add(f"'layers' must be a non-empty list of layers, got {describe_value(entries)}",
                      position_of(document, "layers"), "invalid-value")
         return [], {}
     layers, input_entries = [], {}
     for index, entry in enumerate(entries):
+        origin = origins[index] if origins else Origin(index + 1)
         if not isinstance(entry, dict):
-            problems.add(f"layer {index + 1} must be a mapping of arguments (e.g. '{{units: 10}}'), "
-                         f"got {describe_value(entry)}", position_of(entries, index), "invalid-layer")
+            problems.add(f"layer {origin.number}{origin.where} must be a mapping of arguments (e.g. "
+                         f"'{{units: 10}}'), got {describe_value(entry)}", position_of(entries, index),
+                         "invalid-layer")
         elif is_input_entry(entry):
-            input_entries[index] = read_input_entry(index, entry, problems)
+            input_entries[index] = read_input_entry(origin.number - 1, entry, problems)
         else:
-            layers.append(_read_layer_header(index, entry, problems))
+            layers.append(_read_layer_header(index, entry, problems, origin))
     _name_unnamed_inputs(input_entries)
     if not layers and input_entries:
         problems.add("'layers' declares inputs but no layer", position_of(document, "layers"), "invalid-value")
@@ -354,49 +471,53 @@ REUSE_KEYS = ("reuse", "inputs", "name")
 GRAPH_KEYS = ("type", "name", "inputs", "reuse")
 
 
-def _read_layer_header(index: int, entry: YamlMap, problems: _Problems) -> LayerSpec:
+def _read_layer_header(index: int, entry: YamlMap, problems: _Problems, origin: Origin) -> LayerSpec:
     from .registry import lookup
 
-    name = _read_layer_name(index, entry, problems)
+    title = f"layer {origin.number}{origin.where}"
+    name = _read_layer_name(title, entry, problems, origin)
     if "reuse" in entry:
-        return _read_reuse_entry(index, entry, name, problems)
+        return _read_reuse_entry(index, entry, name, problems, origin)
     type_name = entry.get("type", DEFAULT_TYPE)
     layer_class = None
     if not isinstance(type_name, str) or not type_name:
-        problems.add(f"layer {index + 1}: 'type' must be a layer type name, got {describe_value(type_name)}",
+        problems.add(f"{title}: 'type' must be a layer type name, got {describe_value(type_name)}",
                      position_of(entry, "type"), "invalid-value")
         type_name = str(type_name)
     else:
         try:
             layer_class = lookup(type_name)
         except LayerspecError as error:
-            problems.add_error(_prefix(error, f"layer {index + 1}: "), position_of(entry, "type"))
+            problems.add_error(_prefix(error, f"{title}: "), position_of(entry, "type"))
     arguments = {key: value for key, value in entry.items() if key not in GRAPH_KEYS}
-    return LayerSpec(index, type_name, layer_class, name, arguments, entry, inputs=entry.get("inputs"))
+    return LayerSpec(index, type_name, layer_class, name, arguments, entry, inputs=entry.get("inputs"), origin=origin)
 
 
-def _read_layer_name(index: int, entry: YamlMap, problems: _Problems) -> str | None:
+def _read_layer_name(title: str, entry: YamlMap, problems: _Problems, origin: Origin) -> str | None:
     name = entry.get("name")
-    if name is not None and (not isinstance(name, str) or not name or "/" in name):
-        problems.add(f"layer {index + 1}: 'name' must be a non-empty string without '/', "
+    # A name the expansion made is a path (residual_1/conv2d); a written one has no '/'.
+    if name is not None and (not isinstance(name, str) or not name or ("/" in name and not origin.generated_name)):
+        problems.add(f"{title}: 'name' must be a non-empty string without '/', "
                      f"got {describe_value(name)}", position_of(entry, "name"), "invalid-value")
         return None
     return name
 
 
-def _read_reuse_entry(index: int, entry: YamlMap, name: str | None, problems: _Problems) -> LayerSpec:
+def _read_reuse_entry(index: int, entry: YamlMap, name: str | None, problems: _Problems,
+                      origin: Origin) -> LayerSpec:
     """``{reuse: encoder, inputs: right}``: the layer ``encoder`` applied again, sharing its weights."""
+    title = f"layer {origin.number}{origin.where}"
     reuse = entry["reuse"]
     for key in entry:
         if key not in REUSE_KEYS:
-            problems.add(f"layer {index + 1}: an entry with 'reuse' applies a layer above again, with its "
+            problems.add(f"{title}: an entry with 'reuse' applies a layer above again, with its "
                          f"arguments and weights; it takes only 'inputs' and 'name', not '{key}'",
                          key_position(entry, key), "unknown-argument")
     if not isinstance(reuse, str) or not reuse:
-        problems.add(f"layer {index + 1}: 'reuse' must name a layer above, got {describe_value(reuse)}",
+        problems.add(f"{title}: 'reuse' must name a layer above, got {describe_value(reuse)}",
                      position_of(entry, "reuse"), "invalid-value")
         reuse = ""
-    return LayerSpec(index, "", None, name, {}, entry, inputs=entry.get("inputs"), reuse=reuse)
+    return LayerSpec(index, "", None, name, {}, entry, inputs=entry.get("inputs"), reuse=reuse, origin=origin)
 
 
 def _prefix(error: LayerspecError, prefix: str) -> LayerspecError:
@@ -411,8 +532,8 @@ def _check_unique_names(layers: list[LayerSpec], problems: _Problems) -> None:
             continue
         if layer.name in first_seen:
             first = first_seen[layer.name]
-            problems.add(f"layer {layer.index + 1}: duplicate layer name '{layer.name}' "
-                         f"(layer {first.index + 1} has it)", position_of(layer.source, "name"), "duplicate-name")
+            problems.add(f"{layer.title}: duplicate layer name '{layer.name}' "
+                         f"({first.title} has it)", position_of(layer.source, "name"), "duplicate-name")
             layer.name = None
         else:
             first_seen[layer.name] = layer
@@ -437,8 +558,8 @@ def _check_automatic_name_clashes(layers: list[LayerSpec], problems: _Problems) 
         named, unnamed = layers[explicit], layers[automatic]
         if unnamed.layer_class is None:
             continue  # an unknown type: its own error says so, and its name is a guess
-        problems.add(f"layer {named.index + 1}: duplicate layer name '{named.name}' "
-                     f"({automatic_name_holder(unnamed.index, unnamed.layer_class)})",
+        problems.add(f"{named.title}: duplicate layer name '{named.name}' "
+                     f"({automatic_name_holder(unnamed.origin.number - 1, unnamed.layer_class)})",
                      position_of(named.source, "name"), "duplicate-name")
 
 
@@ -448,7 +569,7 @@ def _check_reuse_names(layers: list[LayerSpec], problems: _Problems) -> None:
     for layer in layers:
         if layer.reuse is not None and layer.name in automatic:
             holder = automatic[layer.name]
-            problems.add(f"layer {layer.index + 1}: duplicate layer name '{layer.name}' (layer {holder.index + 1} "
+            problems.add(f"{layer.title}: duplicate layer name '{layer.name}' ({holder.title} "
                          "has it as its automatic name)", position_of(layer.source, "name"), "duplicate-name")
 
 
@@ -467,12 +588,12 @@ def _assign_labels(layers: list[LayerSpec]) -> None:
                                            for layer in own)):
         layer.final_name = name
         shown_type = display_name(layer.layer_class) if layer.layer_class else layer.type_name
-        layer.label = f"layer {layer.index + 1} '{name}' ({shown_type})"
+        layer.label = f"layer {layer.origin.number} '{name}' ({shown_type}){layer.origin.where}"
     reused = [layer for layer in layers if layer.reuse is not None]
     taken = {layer.final_name for layer in own}
     for layer, name in zip(reused, reuse_names([(layer.reuse, layer.name) for layer in reused], taken)):
         layer.final_name = name
-        layer.label = f"layer {layer.index + 1} '{name}'"  # its type is known once 'reuse' is resolved
+        layer.label = f"layer {layer.origin.number} '{name}'{layer.origin.where}"  # typed once 'reuse' resolves
 
 
 def _check_arguments(layer: LayerSpec, problems: _Problems) -> None:
@@ -592,12 +713,14 @@ def _nodes(spec: Spec) -> list:
 
     nodes = []
     for entry, sources, reused in zip(spec.layers, spec.wiring.sources, spec.wiring.reuses):
+        origin = entry.origin
         if reused is None:
-            nodes.append(Node(_construct(entry), tuple(sources), number=entry.index + 1))
+            node = Node(_construct(entry), tuple(sources), number=origin.number)
         else:
             original = nodes[reused]
-            nodes.append(Node(original.layer, tuple(sources), name=entry.name or "", reuses=original,
-                              number=entry.index + 1))
+            node = Node(original.layer, tuple(sources), name=entry.name or "", reuses=original, number=origin.number)
+        node.where, node.scope = origin.where, origin.scope
+        nodes.append(node)
     return nodes
 
 
@@ -631,11 +754,13 @@ def _model_of(spec: Spec, nodes: list, outputs: tuple):
 
     inputs = [GraphInput(decl.name, decl.shape, decl.dtype) for decl in spec.inputs]
     if spec.is_graph:
-        return Model(name=spec.name, dtype=spec.dtype, graph=Graph(inputs, nodes, outputs))
-    model = Sequential([node.layer for node in nodes], name=spec.name, dtype=spec.dtype)
-    model.graph.inputs[0] = inputs[0]
-    for node, built in zip(model.nodes, nodes):
-        node.number = built.number
+        model = Model(name=spec.name, dtype=spec.dtype, graph=Graph(inputs, nodes, outputs))
+    else:
+        model = Sequential([node.layer for node in nodes], name=spec.name, dtype=spec.dtype)
+        model.graph.inputs[0] = inputs[0]
+        for node, built in zip(model.nodes, nodes):
+            node.number, node.where, node.scope = built.number, built.where, built.scope
+    model.args, model.variant, model.output_aliases = dict(spec.args), spec.variant, dict(spec.output_aliases)
     return model
 
 

@@ -7,6 +7,7 @@ import re
 from fractions import Fraction
 
 from .costs import PerStep, inference_memory, known_once_sized, node_costs, peak_activation_bytes, total
+from .graph import split_source
 from .layers.base import format_shape
 
 #: Columns ``--columns`` can choose, with their headers; the first column
@@ -115,7 +116,145 @@ def summarize(model, batch_size: int | None = None) -> Summary:
     if summary["total_flops"] is None and known_once_sized(model):
         summary.sizes_wanted = sum(shape.count(None) for shape in model.input_shapes)
     summary.is_graph = model.is_graph
+    _put_model_arguments(summary, model)
+    blocks = block_entries(model, rows, costs, itemsize)
+    if blocks:
+        summary["blocks"] = blocks
     return summary
+
+
+def _put_model_arguments(summary: dict, model) -> None:
+    """``args`` and ``variant``, when the spec has model arguments or a variant was built."""
+    arguments = getattr(model, "args", None)
+    if arguments:
+        summary["args"] = {str(name): _jsonable(value) for name, value in arguments.items()}
+    variant = getattr(model, "variant", None)
+    if variant is not None:
+        summary["variant"] = variant
+
+
+# -- block applications ---------------------------------------------------------
+class _Application:
+    """One block application's totals, gathered from the nodes inside it."""
+
+    def __init__(self, path: str, block: str, depth: int):
+        self.path, self.block, self.depth = path, block, depth
+        self.rows: list[dict] = []
+        self.costs: list = []
+        self.last_node = None
+        #: What feeds it, by tensor name (first reader's order): name → shape.
+        self.inputs: dict[str, object] = {}
+        #: The output shapes of the nodes inside whose results leave it.
+        self.leaving: list = []
+
+    def add(self, node, row: dict, cost) -> None:
+        self.rows.append(row)
+        self.costs.append(cost)
+        self.last_node = node
+
+    def data(self, itemsize: int) -> dict:
+        """The application's entry of the summary's ``blocks``."""
+        inputs = list(self.inputs.values())
+        leaving = self.leaving or [self.last_node.output_shape]  # nothing leaves: its last node's result
+        entry = {
+            "name": self.path,
+            "block": self.block,
+            "depth": self.depth,
+            "layers": len(self.rows),
+            "input_shape": _one_or_list(inputs),
+            "output_shape": _one_or_list(leaving),
+        }
+        for key in ("params", "trainable_params", "non_trainable_params"):
+            entry[key] = sum(row[key] for row in self.rows)
+        _put_cost(entry, "macs", total(cost.macs for cost in self.costs))
+        _put_cost(entry, "flops", total(cost.flops for cost in self.costs))
+        _put_cost(entry, "activation_bytes", total(_times(cost.output_elements, itemsize) for cost in self.costs))
+        entry["inputs"] = list(self.inputs)
+        return entry
+
+
+def block_entries(model, rows: list[dict], costs: list, itemsize: int) -> list[dict]:
+    """The summary's ``blocks``: one entry per block application, in order of
+    first appearance (an application before the ones inside it).
+
+    Each entry totals the leaf layers inside the application, at every depth,
+    so a block's row can stand for everything it folds. Its ``output_shape``
+    is the shape of what leaves it: the result of each node inside that a
+    node outside reads or that is a model output (one shape, or a list when
+    several leave); when nothing leaves, its last node's. ``input_shape`` and
+    ``inputs`` are the tensors from outside that nodes inside read. The work
+    is linear in nodes, edges and nesting depth.
+    """
+    applications: dict[str, _Application] = {}
+    chains: list[list[_Application]] = []  # per node, the applications around it, outermost first
+    for node, row, cost in zip(model.nodes, rows, costs):
+        chain = []
+        for depth, (path, block) in enumerate(node.scope):
+            application = applications.get(path)
+            if application is None:
+                application = applications[path] = _Application(path, block, depth)
+            application.add(node, row, cost)
+            chain.append(application)
+        chains.append(chain)
+    if not applications:
+        return []
+    _gather_inputs(model, chains)
+    _gather_leaving(model, chains)
+    return [application.data(itemsize) for application in applications.values()]
+
+
+def _gather_inputs(model, chains: list[list[_Application]]) -> None:
+    """Record, for each application, the tensors from outside it that nodes inside read."""
+    graph = model.graph
+    for node, chain in zip(model.nodes, chains):
+        if not chain:
+            continue
+        shapes = node.input_shape if node.several_inputs else [node.input_shape]
+        for source, shape in zip(node.sources, shapes):
+            producer = graph.producer(split_source(source)[0])
+            shared = _shared_depth(node.scope, getattr(producer, "scope", ()))
+            name = graph.tensor_name(source)
+            for application in chain[shared:]:  # the applications the tensor enters
+                application.inputs.setdefault(name, shape)
+
+
+def _gather_leaving(model, chains: list[list[_Application]]) -> None:
+    """Record, for each application, the results of nodes inside it read outside it."""
+    graph = model.graph
+    outputs = {split_source(source)[0] for source in graph.outputs}
+    readers = graph.consumers()
+    for node, chain in zip(model.nodes, chains):
+        if not chain:
+            continue
+        tensor = graph.tensor_of(node)
+        if tensor in outputs:
+            shared = 0
+        else:
+            shared = min((_shared_depth(node.scope, reader.scope) for reader in readers[tensor]),
+                         default=len(chain))
+        for application in chain[shared:]:  # the applications the result leaves
+            application.leaving.append(node.output_shape)
+
+
+def _shared_depth(scope: tuple, other: tuple) -> int:
+    """How many applications, from the outermost, two scopes share."""
+    depth = 0
+    for mine, theirs in zip(scope, other):
+        if mine != theirs:
+            break
+        depth += 1
+    return depth
+
+
+def _one_or_list(shapes: list):
+    """One shape as JSON data, or a list of them (each tensor's, flattened)."""
+    data = [_shape_data(shape) for shape in shapes]
+    if len(data) == 1:
+        return data[0]
+    flat = []
+    for shape in data:
+        flat.extend(shape if shape and isinstance(shape[0], list) else [shape])
+    return flat
 
 
 def _node_row(model, node, cost, itemsize: int) -> dict:
@@ -251,17 +390,22 @@ def format_bytes(value) -> str:
     return readable_size(value)
 
 
-def _cell(row: dict, column: str) -> str:
+def _cell(row: dict, column: str, depth: int | None = None) -> str:
+    """One table cell of a layer row or a block entry (``depth``: the
+    table's, for the names "Connected to" shows)."""
     if column in ("input_shape", "output_shape"):
         shape = row[column]
         if shape and isinstance(shape[0], list):  # a layer taking several inputs
             return ", ".join(format_shape(item) for item in shape)
         return format_shape(shape)
     if column == "connected_to":
-        return ", ".join(row.get("inputs", ())) or "-"
+        shown = dict.fromkeys(shown_name(name, depth) for name in row.get("inputs", ()))
+        return ", ".join(shown) or "-"
     if column == "params":
         return f"{row['params']:,}"
     if column == "trainable":
+        if "block" in row:
+            return _block_trainable(row)
         return "-" if not row["weights"] else ("Y" if row["trainable"] else "N")
     if column == "macs":
         return format_count(_cost_of(row, "macs"))
@@ -366,12 +510,76 @@ def _clip(text: str, width: int, ellipsis: str = "…") -> str:
     return text if len(text) <= width else text[:width - len(ellipsis)] + ellipsis
 
 
-def _displayed(summary: dict, columns) -> tuple[list[str], list[dict]]:
+def _block_trainable(entry: dict) -> str:
+    """A block's Trainable cell: whether the weights inside train (``partly``: some do)."""
+    if not entry["params"]:
+        return "-"
+    if entry["trainable_params"] == entry["params"]:
+        return "Y"
+    return "N" if not entry["trainable_params"] else "partly"
+
+
+def shown_name(name: str, depth: int | None) -> str:
+    """The row a tensor name points at in a table folded at ``depth``: the
+    name itself, or the block application at ``depth`` that holds it
+    (``stage_1/residual/add`` at depth 0 is ``stage_1``). Names are paths,
+    one part per application (a layer's own name cannot hold ``/``)."""
+    if depth is None or name.count("/") <= depth:
+        return name
+    return "/".join(name.split("/")[:depth + 1]).split(".", 1)[0]
+
+
+class _Line:
+    """One row of a table: how deep it sits, its first cell, its data (a
+    layer row or a block entry)."""
+
+    __slots__ = ("level", "label", "data")
+
+    def __init__(self, level: int, label: str, data: dict):
+        self.level, self.label, self.data = level, label, data
+
+
+def _tree(rows: list[dict], blocks: list[dict], depth: int | None) -> list[_Line]:
+    """The rows in model order with each block application's row before its
+    contents, one level deeper per application; rows deeper than ``depth``
+    are left out (their block's row stands for them).
+
+    A row belongs to the applications whose paths prefix its name. A name
+    inside an application is shown relative to it (``conv2d``, not
+    ``stage_1/residual/conv2d``), as Keras's nested summary shows a nested
+    layer's own name; "Connected to" keeps full paths.
+    """
+    by_path = {entry["name"]: entry for entry in blocks}
+    opened: set[str] = set()
+    lines = []
+    for row in rows:
+        name = row["name"]
+        parts = name.split("/")
+        around = [path for path in ("/".join(parts[:end]) for end in range(1, len(parts))) if path in by_path]
+        for level, path in enumerate(around):
+            if path not in opened and (depth is None or level <= depth):
+                opened.add(path)
+                entry = by_path[path]
+                lines.append(_Line(level, f"{_relative(path, around[:level])} ({entry['block']})", entry))
+        if depth is None or len(around) <= depth:
+            lines.append(_Line(len(around), f"{_relative(name, around)} ({row['type']})", row))
+    return lines
+
+
+def _relative(name: str, around: list[str]) -> str:
+    """``name`` without the path of the innermost application around it."""
+    return name[len(around[-1]) + 1:] if around else name
+
+
+def _displayed(summary: dict, columns, depth: int | None = None) -> tuple[list[str], list[_Line]]:
     """The columns and rows a table shows: a graph's also its inputs, as
-    ``InputLayer`` rows, and what feeds each layer ("Connected to")."""
+    ``InputLayer`` rows, and what feeds each layer ("Connected to"); a
+    model with blocks its block tree, folded below ``depth``."""
+    _check_depth(depth)
     columns = list(columns)
+    lines = _tree(summary["layers"], summary.get("blocks") or [], depth)
     if not is_graph_summary(summary):
-        return columns, summary["layers"]
+        return columns, lines
     if "connected_to" not in columns:
         columns.append("connected_to")
     itemsize = 8 if summary.get("dtype") == "float64" else 4
@@ -379,7 +587,40 @@ def _displayed(summary: dict, columns) -> tuple[list[str], list[dict]]:
                "weights": {}, "trainable": True, "macs": 0, "flops": 0,
                "activation_bytes": _times(_elements(shape[1:]), itemsize), "inputs": []}
               for name, shape in summary["inputs"].items()]
-    return columns, inputs + summary["layers"]
+    return columns, [_Line(0, f"{row['name']} ({row['type']})", row) for row in inputs] + lines
+
+
+def _check_depth(depth) -> None:
+    if depth is None or (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0):
+        return
+    from .errors import ArgumentError
+
+    raise ArgumentError(f"the summary depth must be a whole number ≥ 0 (or None for every level), got {depth!r}",
+                        argument="depth")
+
+
+def _title(summary: dict) -> str:
+    """The model's variant and arguments, for the header: ``variant small;
+    width=32, classes=10`` (empty when it has neither)."""
+    parts = []
+    if summary.get("variant") is not None:
+        parts.append(f"variant {summary['variant']}")
+    if summary.get("args"):
+        parts.append(", ".join(f"{name}={_argument_text(value)}" for name, value in summary["args"].items()))
+    return "; ".join(parts)
+
+
+def _argument_text(value) -> str:
+    """A model argument's value as ``--set`` would take it: ``32``, ``relu``, ``true``, ``[1, 2]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_argument_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_argument_text(item)}" for key, item in value.items()) + "}"
+    return str(value)
 
 
 def is_graph_summary(summary: dict) -> bool:
@@ -400,18 +641,23 @@ def is_graph_summary(summary: dict) -> bool:
 
 
 def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None = None,
-                 ascii_only: bool = False) -> str:
+                 ascii_only: bool = False, depth: int | None = None) -> str:
     """Keras 3's summary layout, with chosen columns, fitted to ``max_width``.
 
     A cell too long for a shrunk column is cut with "…": a row never wraps.
     ``ascii_only`` draws the box with ``+ - = |`` and cuts with "...", for
     streams that cannot encode box drawing (see :data:`ASCII_FALLBACK`).
+
+    A model with blocks shows each block application as a row (its totals,
+    the shape of what leaves it, what feeds it) with its contents beneath,
+    indented two spaces per level; ``depth`` (0 or more; None: every level)
+    folds deeper levels into their block's row. The footer never changes.
     """
-    shown, rows = _displayed(summary, columns)
+    shown, lines = _displayed(summary, columns, depth)
     columns = ["layer"] + shown
     headers = ["Layer (type)"] + [COLUMNS[column] for column in columns[1:]]
-    cells = [[f"{row['name']} ({row['type']})"] + [_cell(row, column) for column in columns[1:]]
-             for row in rows]
+    cells = [["  " * line.level + line.label] + [_cell(line.data, column, depth) for column in columns[1:]]
+             for line in lines]
     widths = _fit_widths(columns, cells, headers, max_width)
 
     def line(left, fill, middle, right):
@@ -423,8 +669,9 @@ def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None =
                   for value, width, column in zip(clipped, widths, columns)]
         return edge + edge.join(f" {cell} " for cell in padded) + edge
 
-    out = [f'Model: "{summary["name"]}"', line("┏", "━", "┳", "┓"), row_text(headers, "┃"),
-           line("┡", "━", "╇", "┩")]
+    title = _title(summary)
+    out = [f'Model: "{summary["name"]}"' + (f" ({title})" if title else ""), line("┏", "━", "┳", "┓"),
+           row_text(headers, "┃"), line("┡", "━", "╇", "┩")]
     for index, values in enumerate(cells):
         if index:
             out.append(line("├", "─", "┼", "┤"))
@@ -435,19 +682,27 @@ def render_table(summary: dict, columns=DEFAULT_COLUMNS, max_width: int | None =
     return to_ascii(text) if ascii_only else text
 
 
-def render_markdown(summary: dict, columns=DEFAULT_COLUMNS) -> str:
-    """A GitHub-flavoured Markdown table with the same content."""
+#: A Markdown table's indent per block level: spaces that renderers keep.
+MARKDOWN_INDENT = "&nbsp;&nbsp;"
+
+
+def render_markdown(summary: dict, columns=DEFAULT_COLUMNS, depth: int | None = None) -> str:
+    """A GitHub-flavoured Markdown table with the same content (``depth``
+    as for :func:`render_table`; a level indents by two non-breaking spaces,
+    which HTML does not collapse)."""
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    columns, rows = _displayed(summary, columns)
+    columns, lines = _displayed(summary, columns, depth)
     headers = ["Layer (type)"] + [COLUMNS[column] for column in columns]
     align = ["---"] + ["---:" if column in RIGHT_ALIGNED else "---" for column in columns]
-    out = [f"**Model: `{summary['name']}`**", "", "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    for row in rows:
-        cells = [f"`{escape(row['name'])} ({row['type']})`"]
+    title = _title(summary)
+    out = [f"**Model: `{summary['name']}`**" + (f" ({escape(title)})" if title else ""), "",
+           "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    for line in lines:
+        cells = [MARKDOWN_INDENT * line.level + f"`{escape(line.label)}`"]
         for column in columns:
-            text = escape(_cell(row, column))
+            text = escape(_cell(line.data, column, depth))
             cells.append(f"`{text}`" if column.endswith("shape") else text)
         out.append("| " + " | ".join(cells) + " |")
     out.append("")

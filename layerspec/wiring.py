@@ -51,12 +51,18 @@ class Entry:
     #: Position among the nodes (entries that are layers; ``Input`` entries
     #: and broken ones are not nodes).
     node: int = 0
+    #: Its number in the list it is written in (default: ``index + 1``), and
+    #: for an entry inside a block application where it comes from
+    #: (`` in block 'residual' used at model.yaml:31:5``).
+    number: int | None = None
+    where: str = ""
 
     @property
     def label(self) -> str:
         """How messages name the entry: ``layer 3 'add' (Add)``."""
         shown = f" ({self.type_shown})" if self.type_shown else ""
-        return f"layer {self.index + 1} '{self.name}'{shown}"
+        number = self.index + 1 if self.number is None else self.number
+        return f"layer {number} '{self.name}'{shown}{self.where}"
 
 
 @dataclass

@@ -18,7 +18,18 @@ from .errors import LayerspecError
 
 
 def spec_document(model) -> dict:
-    """The spec of ``model`` as a plain dict (what :func:`to_yaml` writes)."""
+    """The spec of ``model`` as a plain dict (what :func:`to_yaml` writes).
+
+    Raises:
+        LayerspecError: for a model expanded from blocks: its layers' path
+            names (``residual_1/conv2d``) cannot be written as layer names,
+            and its spec is the file it came from.
+    """
+    expanded = next((node for node in model.nodes if node.scope), None)
+    if expanded is not None:
+        raise LayerspecError(f"'{model.name}' was expanded from blocks (layer '{expanded.name}'): write its spec "
+                             "with its blocks (the file it came from); to_yaml writes models whose layers have "
+                             "plain names")
     document: dict[str, Any] = {"name": model.name}
     _put_inputs(document, model)
     if model.dtype != "float32":

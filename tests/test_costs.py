@@ -153,3 +153,15 @@ def test_a_cost_quadratic_in_the_unknown_size_is_unknown_not_a_wrong_line():
     assert summary["layers"][0]["macs"] is None and "macs_per_step" not in summary["layers"][0]
     assert summary["total_macs"] is None
     assert summary["activation_bytes_per_step"] == 128  # the output is still one row per step
+
+
+def test_a_capped_unknown_length_still_asks_for_the_size():
+    """Attention over an unknown length costs length² (no per-step figure);
+    giving the length makes every cost known, although the probe size is
+    beyond what the position embedding holds."""
+    model = layerspec.loads("inputs:\n  ids: {shape: [null], dtype: int32}\nlayers:\n"
+                            "  - {type: Embedding, input_dim: 50, output_dim: 8}\n"
+                            "  - {type: PositionEmbedding, sequence_length: 16}\n"
+                            "  - {type: MultiHeadAttention, num_heads: 2, key_dim: 4}\n")
+    text = str(model.summary_data())
+    assert "Total MACs: ? (depends on the unknown input size; give it with --input-shape)" in text

@@ -49,7 +49,8 @@ def test_schema_is_valid_draft_2020_12(schema):
     assert schema["title"] == "layerspec spec"
     assert schema["required"] == ["layers"]
     assert schema["additionalProperties"] is False
-    assert list(schema["properties"]) == ["name", "input", "inputs", "outputs", "dtype", "layers", "expect"]
+    assert list(schema["properties"]) == ["name", "input", "inputs", "outputs", "dtype", "args", "variants", "blocks",
+                                          "layers", "expect"]
     assert all(prop["description"] for prop in schema["properties"].values())
     assert json.loads(json.dumps(schema)) == schema  # plain JSON: no tuples, no objects
 
@@ -187,7 +188,8 @@ def test_every_layer_class_has_a_definition(schema):
     for layer_class in set(registry.classes().values()):
         definition = definitions[f"layer.{layer_class.__name__}"]
         assert definition["additionalProperties"] is False
-        assert set(registry.arguments_of(layer_class)) | {"type", "name", "inputs"} == set(definition["properties"])
+        assert set(registry.arguments_of(layer_class)) | {"type", "name", "inputs", "repeat"} == \
+            set(definition["properties"])
     assert "layer.MaxPool2D" not in definitions  # aliases share their class's definition
 
 
@@ -196,13 +198,13 @@ def test_arguments_carry_kinds_defaults_and_descriptions(schema):
     assert dense["description"] == "Densely connected layer: `activation(x @ kernel + bias)`."
     assert dense["required"] == ["units"]
     units = dense["properties"]["units"]
-    assert units == {"type": "integer", "minimum": 1,
+    assert units == {"if": {"$ref": "#/$defs/expression"}, "else": {"type": "integer", "minimum": 1},
                      "description": "Size of the output's last axis (an integer >= 1; required)."}
     assert dense["properties"]["kernel_initializer"]["default"] == "glorot_uniform"
-    assert dense["properties"]["kernel_initializer"]["$ref"] == "#/$defs/initializer"
+    assert dense["properties"]["kernel_initializer"]["else"]["$ref"] == "#/$defs/initializer"
     assert dense["properties"]["activation"]["default"] is None
     assert schema["$defs"]["layer.ZeroPadding1D"]["properties"]["padding"]["default"] == [1, 1]
-    assert schema["$defs"]["layer.Dropout"]["properties"]["rate"]["maximum"] == 1
+    assert schema["$defs"]["layer.Dropout"]["properties"]["rate"]["else"]["maximum"] == 1
     assert "required" not in schema["$defs"]["layer.Flatten"]
 
 
@@ -243,7 +245,7 @@ def test_a_plugin_layer_registered_now_is_in_the_schema():
     definition = schema["$defs"]["layer.ScaledIdentity"]
     assert definition["description"] == "Multiplies its input by a constant."
     assert definition["required"] == ["factor"]
-    assert definition["properties"]["factor"]["minimum"] == 0
+    assert definition["properties"]["factor"]["else"]["minimum"] == 0
     assert definition["properties"]["note"] == {"default": None,
                                                 "description": "Kept, unused (any value; default null)."}
     assert definition["properties"]["factor"]["description"] == (
