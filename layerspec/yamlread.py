@@ -158,15 +158,18 @@ def load(text: str, path: str) -> Any:
     try:
         return _Builder(path).build(yaml.parse(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
-        raise _syntax_error(error, path) from None
+        raise _syntax_error(error, path, text) from None
     except yaml.YAMLError as error:
         raise _reader_error(error, text, path) from None
     except ValueError as error:  # PyYAML's scanner lets a few through, e.g. "\U00110000"
         raise YamlError(f"invalid YAML: {error}", Position(path)) from None
 
 
-def _syntax_error(error: yaml.MarkedYAMLError, path: str) -> YamlError:
+def _syntax_error(error: yaml.MarkedYAMLError, path: str, text: str = "") -> YamlError:
     mark = error.problem_mark or error.context_mark
+    expression = _unquoted_flow_expression(error, text, path)
+    if expression is not None:
+        return expression
     problem = error.problem or "syntax error"
     if "'\\t'" in problem:
         problem += " (YAML does not allow tabs for indentation; use spaces)"
@@ -174,6 +177,22 @@ def _syntax_error(error: yaml.MarkedYAMLError, path: str) -> YamlError:
         problem = f"{problem} ({error.context})"
     position = Position(path, mark.line + 1, mark.column + 1) if mark else Position(path)
     return YamlError(f"invalid YAML: {problem}", position)
+
+
+def _unquoted_flow_expression(error: yaml.MarkedYAMLError, text: str, path: str) -> YamlError | None:
+    """An unquoted ``${...}`` inside ``{...}`` or ``[...]``, where YAML reads
+    ``{`` as structure: said as such, at the ``$``, rather than as the bare
+    syntax error PyYAML finds at the brace."""
+    mark = error.problem_mark
+    if mark is None or "flow" not in (error.context or "") or not 0 < mark.index < len(text):
+        return None
+    if text[mark.index] != "{" or text[mark.index - 1] != "$":
+        return None
+    end = text.find("}", mark.index)
+    shown = text[mark.index - 1:end + 1] if 0 < end < mark.index + 80 else "${...}"
+    return YamlError(f"an expression inside a flow collection ({{...}} or [...]) must be quoted, as YAML reads "
+                     f"'{{' and '}}' there as structure: quote the value, e.g. \"{shown}\"",
+                     Position(path, mark.line + 1, mark.column), code="yaml-syntax")
 
 
 def _reader_error(error: yaml.YAMLError, text: str, path: str) -> YamlError:

@@ -118,3 +118,19 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(YamlError, match="is not a regular file"):
         read_text(str(fifo))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("layers:\n  - {units: ${w}, activation: relu}\n",
+     "m.yaml:2:13: an expression inside a flow collection ({...} or [...]) must be quoted, as YAML reads '{' and "
+     "'}' there as structure: quote the value, e.g. \"${w}\""),
+    ("input: [${n}]\n",
+     "m.yaml:1:9: an expression inside a flow collection ({...} or [...]) must be quoted, as YAML reads '{' and "
+     "'}' there as structure: quote the value, e.g. \"${n}\""),
+])
+def test_an_unquoted_expression_in_a_flow_collection_is_told_how_to_write_it(text, message):
+    assert error_of(text) == message
+
+
+def test_expressions_in_block_style_and_quoted_ones_read_as_text():
+    assert load("a: ${w}\nb: {c: \"${2 * w}\"}\n", "m.yaml") == {"a": "${w}", "b": {"c": "${2 * w}"}}
