@@ -88,3 +88,35 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def command_environment(package_dir) -> dict:
+    """The environment for timing ``python -m layerspec`` as a fresh process:
+    layerspec's bytecode compiled first (pip compiles on install; with
+    PYTHONDONTWRITEBYTECODE an editable install never would, which would
+    time the compiler), and the checkout importable."""
+    import compileall
+
+    if sys.dont_write_bytecode:
+        print("PYTHONDONTWRITEBYTECODE is set: compiling layerspec's bytecode first, as pip install does")
+    compileall.compile_dir(str(package_dir / "layerspec"), quiet=1)
+    return {**os.environ, "PYTHONPATH": str(package_dir) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def timed_command(command: list[str], env: dict) -> float:
+    """Wall-clock seconds of one run of ``command`` (its output discarded)."""
+    import subprocess
+
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def time_commands_alternately(commands: dict, runs: int, env: dict) -> dict:
+    """Seconds of each of ``commands`` (name → argv) over ``runs`` rounds,
+    run in turn so that load bursts hit every command alike."""
+    times = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            times[name].append(timed_command(command, env))
+    return times

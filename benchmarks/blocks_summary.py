@@ -16,17 +16,16 @@ yaml, click"``) for scale.
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-PACKAGE = HERE.parent / "layerspec"
+sys.path.insert(0, str(HERE))
+
+from _common import command_environment, time_commands_alternately  # noqa: E402
+
 GPT2 = HERE.parent / "specs" / "zoo" / "gpt2.yaml"
 
 #: A residual network of N blocks (five layers each), written with repeat.
@@ -48,20 +47,11 @@ layers:
 """
 
 
-def timed(command: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    if sys.dont_write_bytecode:
-        print("PYTHONDONTWRITEBYTECODE is set: compiling layerspec's bytecode first, as pip install does")
-    compileall.compile_dir(str(PACKAGE), quiet=1)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = command_environment(HERE.parent)
     layerspec = [sys.executable, "-m", "layerspec", "summary"]
     with tempfile.TemporaryDirectory() as directory:
         commands = {"import numpy, yaml, click": [sys.executable, "-c", "import numpy, yaml, click"],
@@ -70,10 +60,7 @@ def main() -> None:
             path = pathlib.Path(directory) / f"residual_{blocks}.yaml"
             path.write_text(RESIDUAL.replace("BLOCKS", str(blocks)))
             commands[f"{blocks} residual blocks ({5 * blocks + 3} layers)"] = layerspec + [str(path)]
-        times = {name: [] for name in commands}
-        for _ in range(args.runs):  # alternate, so load bursts hit every command alike
-            for name, command in commands.items():
-                times[name].append(timed(command, env))
+        times = time_commands_alternately(commands, args.runs, env)
     width = max(map(len, commands))
     for name, samples in times.items():
         print(f"{name.ljust(width)}  fastest {min(samples) * 1e3:7.1f} ms  median {statistics.median(samples) * 1e3:7.1f} ms")

@@ -15,42 +15,29 @@ script compiles layerspec's bytecode first and says so.
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
-import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-PACKAGE = HERE.parent / "layerspec"
+sys.path.insert(0, str(HERE))
+
+from _common import command_environment, time_commands_alternately  # noqa: E402
+
 SPEC = HERE.parent / "specs" / "mnist_mlp.yaml"
-
-
-def timed(command: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    if sys.dont_write_bytecode:
-        print("PYTHONDONTWRITEBYTECODE is set: compiling layerspec's bytecode first, as pip install does")
-    compileall.compile_dir(str(PACKAGE), quiet=1)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = command_environment(HERE.parent)
     commands = {
         "import numpy, yaml, click": [sys.executable, "-c", "import numpy, yaml, click"],
         "layerspec --help": [sys.executable, "-m", "layerspec", "--help"],
         "layerspec summary (small spec)": [sys.executable, "-m", "layerspec", "summary", str(SPEC)],
     }
-    times = {name: [] for name in commands}
-    for _ in range(args.runs):  # alternate, so load bursts hit every command alike
-        for name, command in commands.items():
-            times[name].append(timed(command, env))
+    times = time_commands_alternately(commands, args.runs, env)
     baseline = statistics.median(times["import numpy, yaml, click"])
     width = max(map(len, commands))
     for name, samples in times.items():

@@ -72,7 +72,7 @@ import json
 import re
 
 from .layers.base import format_shape, snake_case
-from .summary import is_graph_summary, render_json, to_ascii
+from .summary import format_value, is_graph_summary, render_json, to_ascii
 
 STATUSES = ("added", "removed", "changed", "unchanged")
 COMPARED_FIELDS = ("name", "type", "output_shape", "params", "trainable_params", "non_trainable_params", "macs",
@@ -433,19 +433,6 @@ def _note_cell(entry: dict) -> str:
     if hidden and not {"output_shape", "params"} & set(changes):
         notes.append("changed: " + ", ".join(hidden))
     return "; ".join(notes)
-
-
-def format_value(value) -> str:
-    """An argument's value as a spec writes it: ``null``, ``true``, ``[3, 3]``, ``relu``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(format_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
-    return str(value)
 
 
 def _total_lines(diff: dict) -> list[str]:

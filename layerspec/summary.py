@@ -606,20 +606,20 @@ def _title(summary: dict) -> str:
     if summary.get("variant") is not None:
         parts.append(f"variant {summary['variant']}")
     if summary.get("args"):
-        parts.append(", ".join(f"{name}={_argument_text(value)}" for name, value in summary["args"].items()))
+        parts.append(", ".join(f"{name}={format_value(value)}" for name, value in summary["args"].items()))
     return "; ".join(parts)
 
 
-def _argument_text(value) -> str:
-    """A model argument's value as ``--set`` would take it: ``32``, ``relu``, ``true``, ``[1, 2]``."""
+def format_value(value) -> str:
+    """A value as a spec (or ``--set``) writes it: ``null``, ``true``, ``[3, 3]``, ``relu``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_argument_text(item) for item in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {_argument_text(item)}" for key, item in value.items()) + "}"
+        return "{" + ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) + "}"
     return str(value)
 
 

@@ -55,23 +55,8 @@ def test_each_spec_is_a_short_page(path):
 
 
 def resnet_records(stage_blocks):
-    """keras.applications.ResNet50/101/152: the reference's stem and stacks with these stage depths."""
-    if stage_blocks == (3, 4, 6, 3):
-        return zoo.resnet50()
-    net = zoo.Network()
-    x = net.input((224, 224, 3))
-    x = net.zero_padding2d(x, ((3, 3), (3, 3)), name="conv1_pad")
-    x = net.conv2d(x, 64, 7, strides=2, name="conv1_conv")
-    x = net.batch_normalization(x, name="conv1_bn")
-    x = net.activation(x, name="conv1_relu")
-    x = net.zero_padding2d(x, ((1, 1), (1, 1)), name="pool1_pad")
-    x = net.max_pooling2d(x, 3, 2, name="pool1_pool")
-    for filters, blocks, stride, name in zip((64, 128, 256, 512), stage_blocks, (1, 2, 2, 2),
-                                             ("conv2", "conv3", "conv4", "conv5")):
-        x = zoo._resnet_v1_stack(net, x, filters, blocks, stride, name)
-    x = net.global_average_pooling2d(x, name="avg_pool")
-    net.dense(x, 1000, name="predictions")
-    return net.records
+    """keras.applications.ResNet50/101/152: the reference with these stage depths."""
+    return zoo.resnet50(stage_blocks=stage_blocks)
 
 
 def test_resnet50_totals_are_keras_figures():
@@ -147,27 +132,8 @@ def test_resnet50_forward_pass():
 
 
 def densenet_records(stage_blocks):
-    """keras.applications.DenseNet121/169/201: the reference's stem, dense and transition blocks."""
-    if stage_blocks == zoo.DENSENET121_BLOCKS:
-        return zoo.densenet121()
-    net = zoo.Network()
-    x = net.input((224, 224, 3))
-    x = net.zero_padding2d(x, ((3, 3), (3, 3)))
-    x = net.conv2d(x, 64, 7, strides=2, use_bias=False, name="conv1_conv")
-    x = net.batch_normalization(x, name="conv1_bn")
-    x = net.activation(x, name="conv1_relu")
-    x = net.zero_padding2d(x, ((1, 1), (1, 1)))
-    x = net.max_pooling2d(x, 3, 2, name="pool1")
-    for stage, blocks in enumerate(stage_blocks, start=2):
-        for i in range(blocks):
-            x = zoo._densenet_conv_block(net, x, zoo.DENSENET_GROWTH_RATE, f"conv{stage}_block{i + 1}")
-        if stage < 5:
-            x = zoo._densenet_transition(net, x, 0.5, f"pool{stage}")
-    x = net.batch_normalization(x, name="bn")
-    x = net.activation(x, name="relu")
-    x = net.global_average_pooling2d(x, name="avg_pool")
-    net.dense(x, 1000, name="predictions")
-    return net.records
+    """keras.applications.DenseNet121/169/201: the reference with these stage depths."""
+    return zoo.densenet121(stage_blocks=stage_blocks)
 
 
 def test_densenet121_totals_are_keras_figures():

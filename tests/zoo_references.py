@@ -318,8 +318,10 @@ def _resnet_v1_stack(net: Network, x: str, filters: int, blocks: int, stride1: i
     return x
 
 
-def resnet50(input_shape: Shape = (224, 224, 3), classes: int = 1000) -> list[LayerRecord]:
-    """``keras.applications.ResNet50(include_top=True)``, layers in creation order."""
+def resnet50(input_shape: Shape = (224, 224, 3), classes: int = 1000,
+             stage_blocks: tuple = (3, 4, 6, 3)) -> list[LayerRecord]:
+    """``keras.applications.ResNet50(include_top=True)``, layers in creation order;
+    ``stage_blocks`` (3, 4, 23, 3) is ResNet101's, (3, 8, 36, 3) ResNet152's."""
     net = Network()
     x = net.input(input_shape)
     x = net.zero_padding2d(x, ((3, 3), (3, 3)), name="conv1_pad")
@@ -328,8 +330,8 @@ def resnet50(input_shape: Shape = (224, 224, 3), classes: int = 1000) -> list[La
     x = net.activation(x, name="conv1_relu")
     x = net.zero_padding2d(x, ((1, 1), (1, 1)), name="pool1_pad")
     x = net.max_pooling2d(x, 3, 2, name="pool1_pool")
-    for filters, blocks, stride1, name in ((64, 3, 1, "conv2"), (128, 4, 2, "conv3"),
-                                           (256, 6, 2, "conv4"), (512, 3, 2, "conv5")):
+    for filters, blocks, stride1, name in zip((64, 128, 256, 512), stage_blocks, (1, 2, 2, 2),
+                                              ("conv2", "conv3", "conv4", "conv5")):
         x = _resnet_v1_stack(net, x, filters, blocks, stride1, name)
     x = net.global_average_pooling2d(x, name="avg_pool")
     net.dense(x, classes, name="predictions")
@@ -515,8 +517,10 @@ def _densenet_transition(net: Network, x: str, reduction: float, name: str) -> s
     return net.average_pooling2d(x, 2, 2, name=f"{name}_pool")
 
 
-def densenet121(input_shape: Shape = (224, 224, 3), classes: int = 1000) -> list[LayerRecord]:
-    """``keras.applications.DenseNet121(include_top=True)``, layers in creation order."""
+def densenet121(input_shape: Shape = (224, 224, 3), classes: int = 1000,
+                stage_blocks: tuple = None) -> list[LayerRecord]:
+    """``keras.applications.DenseNet121(include_top=True)``, layers in creation order;
+    ``stage_blocks`` (6, 12, 32, 32) is DenseNet169's, (6, 12, 48, 32) DenseNet201's."""
     net = Network()
     x = net.input(input_shape)
     x = net.zero_padding2d(x, ((3, 3), (3, 3)))
@@ -525,7 +529,7 @@ def densenet121(input_shape: Shape = (224, 224, 3), classes: int = 1000) -> list
     x = net.activation(x, name="conv1_relu")
     x = net.zero_padding2d(x, ((1, 1), (1, 1)))
     x = net.max_pooling2d(x, 3, 2, name="pool1")
-    for stage, blocks in enumerate(DENSENET121_BLOCKS, start=2):
+    for stage, blocks in enumerate(stage_blocks or DENSENET121_BLOCKS, start=2):
         for i in range(blocks):
             x = _densenet_conv_block(net, x, DENSENET_GROWTH_RATE, f"conv{stage}_block{i + 1}")
         if stage < 5:
