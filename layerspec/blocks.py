@@ -241,7 +241,10 @@ class Expander:
         outputs = None
         aliases: dict[str, str] = {}
         if isinstance(layers, list):
-            results = self._expand_list(layers, scope, None)
+            try:
+                results = self._expand_list(layers, scope, None)
+            except _TooLarge:
+                return Expansion(YamlList(self.flat.position), [], None, {}, args, variant, expect)
             outputs, aliases = self._top_outputs(scope, results)
         return Expansion(self.flat, self.origins, outputs, aliases, args, variant, expect)
 
@@ -608,9 +611,7 @@ class Expander:
         self._set_inputs(entry, item.entry, reads, index)
         self._append(entry, Origin(item.written_index + 1, scope.where, scope.scope, generated))
         ref = Ref(index, scope.path + name if name is not None else None)
-        if name is not None and copy == 0:
-            scope.local.setdefault(name, [ref])
-        elif name is not None:
+        if name is not None:
             scope.local.setdefault(name, [ref])
         return ref
 
@@ -649,8 +650,8 @@ class Expander:
         inner = _Scope(names={**scope.names, **bound}, path=f"{scope.path}{name}/", where=where,
                        scope=scope.scope + ((scope.path + name, block.name),), block=block, inputs=inputs)
         self._leaf_log.append([])
-        results = self._expand_list(block.layers, inner, inputs[block.inputs[0]] if False else
-                                    [inputs[block.inputs[0]]])
+        # A first layer naming no input reads the block's (first) input.
+        results = self._expand_list(block.layers, inner, [inputs[block.inputs[0]]])
         leaves = self._leaf_log.pop()
         if self._leaf_log:
             self._leaf_log[-1].extend(leaves)
@@ -827,11 +828,10 @@ class Expander:
 
     # -- bookkeeping -----------------------------------------------------------------
     def _append(self, entry: Any, origin: Origin) -> int:
-        if len(self.flat) >= MAX_ENTRIES:
-            if not self.failed:
-                self._problem(f"the spec expands to more than {MAX_ENTRIES:,} layers; check its 'repeat' counts",
-                              origin_position(entry), "invalid-value")
-            return len(self.flat) - 1
+        if len(self.flat) >= MAX_ENTRIES:  # repeats inside repeats: stop now, not after 10^8 layers
+            self._problem(f"the spec expands to more than {MAX_ENTRIES:,} layers; check its 'repeat' counts",
+                          getattr(entry, "position", None), "invalid-value")
+            raise _TooLarge
         self.flat.append(entry)
         self.flat.item_positions.append(getattr(entry, "position", None))
         self.origins.append(origin)
@@ -854,6 +854,10 @@ class Expander:
 
 class _Unknown:
     """Stands for an unknown layer type in numbering (its own error reports it)."""
+
+
+class _TooLarge(Exception):
+    """The expansion passed MAX_ENTRIES (reported where it happened)."""
 
 
 def _layer_class(type_name: Any) -> type | None:
@@ -890,10 +894,6 @@ def _shown(position: Position | None) -> str:
     if position is None or position.line is None:
         return "?"
     return f"{position.path}:{position.line}:{position.col}"
-
-
-def origin_position(entry: Any) -> Position | None:
-    return getattr(entry, "position", None)
 
 
 def _copy_into(target: YamlMap, source: YamlMap, skip: tuple) -> None:

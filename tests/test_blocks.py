@@ -385,3 +385,14 @@ def test_a_stack_of_blocks_stays_a_stack():
 
 def test_the_default_output_of_a_model_ending_in_a_block_is_named_after_it():
     assert model_of(SHARED_FIRST).output_names == ["shared_1"]
+
+
+def test_repeats_inside_repeats_stop_at_the_expansion_limit(monkeypatch):
+    """10,000 copies of a block of 10,000 layers: the expansion stops at its
+    limit (made small here) instead of building 10^8 entries."""
+    import layerspec.blocks
+
+    monkeypatch.setattr(layerspec.blocks, "MAX_ENTRIES", 1000)
+    text = "blocks:\n  wide:\n    layers:\n      - {units: 2, repeat: 10000}\ninput: [3]\nlayers:\n" \
+           "  - {type: wide, repeat: 10000}\n"
+    assert problems(text) == ["m.yaml:4:9: the spec expands to more than 1,000 layers; check its 'repeat' counts"]
