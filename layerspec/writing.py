@@ -34,7 +34,8 @@ def spec_document(model) -> dict:
     _put_inputs(document, model)
     if model.dtype != "float32":
         document["dtype"] = model.dtype
-    document["layers"] = _input_entries(model) + [_entry(model, node) for node in model.nodes]
+    explicit = _named_reuses(model)
+    document["layers"] = _input_entries(model) + [_entry(model, node, node in explicit) for node in model.nodes]
     last = model.graph.tensor_of(model.nodes[-1])
     if model.is_graph and model.graph.outputs != (last,):
         names = model.output_names
@@ -83,16 +84,31 @@ def _input_entries(model) -> list[dict]:
     return [entry]
 
 
-def _entry(model, node) -> dict:
+def _named_reuses(model) -> set:
+    """The reuse nodes whose names a spec must write: those the reader would
+    not give them (``encoder_reuse``, ``encoder_reuse_1``, ... in order,
+    skipping the names taken — see ``naming.reuse_names``)."""
     from .naming import reuse_names
+
+    reuses = [node for node in model.nodes if node.reuses is not None]
+    taken = {node.name for node in model.nodes if node.reuses is None} | set(model.input_names)
+    explicit: set = set()
+    while True:  # each round only adds names, so this ends within len(reuses) rounds
+        names = reuse_names([(node.reuses.name, node.name if node in explicit else None) for node in reuses], taken)
+        wrong = {node for node, name in zip(reuses, names) if name != node.name} - explicit
+        if not wrong:
+            return explicit
+        explicit |= wrong
+
+
+def _entry(model, node, named_reuse: bool = False) -> dict:
     from .registry import display_name
 
     graph = model.graph
     entry: dict[str, Any] = {}
     if node.reuses is not None:
         entry["reuse"] = node.reuses.name
-        automatic = reuse_names([(node.reuses.name, None)], set())[0]
-        if node.name != automatic:
+        if named_reuse:
             entry["name"] = node.name
     else:
         layer = node.layer

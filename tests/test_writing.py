@@ -176,3 +176,13 @@ def test_a_stack_with_a_named_input_entry_stays_a_stack():
     assert loaded.input_names == ["pixels"]
     assert not loaded.is_graph
     assert str(loaded.summary_data()) == str(model.summary_data())
+
+
+def test_a_second_unnamed_reuse_is_written_without_its_automatic_name():
+    text = ("inputs: {a: [4], b: [4], c: [4]}\nlayers:\n  - {units: 3, inputs: a, name: encoder}\n"
+            "  - {reuse: encoder, inputs: b}\n  - {reuse: encoder, inputs: c}\n"
+            "  - {type: Concatenate, inputs: [encoder, encoder_reuse, encoder_reuse_1]}\n")
+    written = layerspec.loads(text).to_yaml()
+    assert "  - {reuse: encoder, inputs: b}\n  - {reuse: encoder, inputs: c}\n" in written
+    assert [node.name for node in layerspec.loads(written).nodes] == ["encoder", "encoder_reuse", "encoder_reuse_1",
+                                                                      "concatenate"]
