@@ -580,6 +580,52 @@ def diff(old, new, input_shape, output_format, variant, set_values, old_variant,
         _echo(render(changes, ascii_only=_ascii_only()))
 
 
+@main.command("import")
+@click.argument("model_file", metavar="MODEL.keras|CONFIG.json|MODEL.h5", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=True), help="The spec (.yaml) to write.")
+@click.option("--weights-out", type=click.Path(dir_okay=True),
+              help="Also write the model's weights to this .npz, under layerspec's keys.")
+@plugin_option
+def import_command(model_file, output, weights_out):
+    """Write a spec (and weights) from a Keras model: a Keras 3 .keras
+    archive, a JSON config (model.to_json()), or a Keras 2 .h5 model.
+
+    No Keras is needed; reading weights needs h5py
+    (pip install 'layerspec-yaml[keras]').
+    """
+    from .interchange import import_model, write_import
+
+    imported = import_model(model_file)
+    write_import(imported, output, weights_out)
+    model = imported.model
+    click.echo(f"wrote {output}: {len(model.nodes)} layers, {model.count_params():,} parameters", err=True)
+    if weights_out is not None:
+        click.echo(f"wrote {weights_out}: {len(imported.weights)} arrays", err=True)
+    elif imported.weights is not None:
+        click.echo(f"note: {model_file} holds weights; give --weights-out W.npz to keep them", err=True)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.option("--to", "target", type=click.Choice(["keras"]), required=True, help="The format to write.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=True),
+              help="MODEL.keras (config and weights), or CONFIG.json (the config alone).")
+@click.option("--weights", type=click.Path(dir_okay=True),
+              help="Weights .npz to put in the archive (default: freshly initialised, --seed).")
+@seed_option
+@variant_option
+@set_option
+@plugin_option
+def export(spec, target, output, weights, seed, variant, set_values):
+    """Write a spec as a Keras 3 model that keras.saving.load_model opens
+    (or, to a .json file, the config that keras.models.model_from_json reads).
+    """
+    from .interchange import export_model
+
+    model = export_model(spec, output, weights=weights, seed=seed, settings=_settings(variant, set_values))
+    click.echo(f"wrote {output}: {len(model.nodes)} layers, {model.count_params():,} parameters", err=True)
+
+
 @main.command()
 @plugin_option
 def schema():
