@@ -3,6 +3,7 @@ Keras fixture imports and computes Keras's outputs, every spec survives
 export → import, broken files are refused with nothing written."""
 
 import io
+import sys
 import json
 import zipfile
 
@@ -144,3 +145,12 @@ def test_broken_archives_are_refused_with_nothing_written(cli, tmp_path, case):
     assert result.exit_code == 1
     assert "Traceback" not in result.stderr and result.stderr.count("error") >= 1
     assert not (tmp_path / "out.yaml").exists() and not (tmp_path / "out.npz").exists()
+
+
+def test_without_h5py_import_and_export_name_the_extra(cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)  # `import h5py` now fails
+    result = cli("import", fixture_dir() / "seq_mlp.keras", "-o", tmp_path / "m.yaml")
+    assert result.exit_code == 1 and "pip install 'layerspec-yaml[keras]'" in result.stderr
+    result = cli("export", SPECS / "mnist_mlp.yaml", "--to", "keras", "-o", tmp_path / "m.keras")
+    assert result.exit_code == 1 and "pip install 'layerspec-yaml[keras]'" in result.stderr
+    assert not (tmp_path / "m.yaml").exists() and not (tmp_path / "m.keras").exists()
