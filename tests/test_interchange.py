@@ -3,8 +3,8 @@ Keras fixture imports and computes Keras's outputs, every spec survives
 export → import, broken files are refused with nothing written."""
 
 import io
-import sys
 import json
+import sys
 import zipfile
 
 import numpy as np
