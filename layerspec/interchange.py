@@ -16,6 +16,7 @@ express each stop the command with no output file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ def import_model(path: str) -> Imported:
     from .spec import build_model, loads_spec
 
     file = read_model_file(path)
-    text, _ = spec_from_config(file.config)
+    with _naming_the_file(path):
+        text, _ = spec_from_config(file.config)
     try:
         model = build_model(loads_spec(text, path="<imported spec>"), require_input=False)
     except LayerspecError as error:  # the conversion wrote something layerspec refuses
@@ -58,9 +60,22 @@ def import_model(path: str) -> Imported:
     if file.weights is not None:
         from .keras_weights import weights_from_keras
 
-        weights = weights_from_keras(model, file)
+        with _naming_the_file(path):
+            weights = weights_from_keras(model, file)
         model.set_weights(weights, source=str(path))
     return Imported(text, model, weights)
+
+
+@contextlib.contextmanager
+def _naming_the_file(path: str):
+    """Errors about a layer of the config ("layers[3] 'conv2d' ...") name
+    the file they are in, too."""
+    try:
+        yield
+    except LayerspecError as error:
+        if error.position is None and not error.message.startswith(str(path)):
+            error.message = f"{path}: {error.message}"
+        raise
 
 
 def write_import(imported: Imported, spec_out: str, weights_out: str | None) -> None:

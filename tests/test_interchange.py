@@ -129,6 +129,7 @@ def broken_archives(tmp_path) -> dict:
     config = json.loads(members["config.json"])
     config["config"]["layers"][1]["class_name"] = "Dancing"
     return {
+        "wrong shape": zipped({**members, "model.weights.h5": _with_wrong_kernel(members["model.weights.h5"])}),
         "not a zip": b"hello, not a model",
         "no config": zipped({key: value for key, value in members.items() if key != "config.json"}),
         "truncated weights": zipped({**members, "model.weights.h5": members["model.weights.h5"][:300]}),
@@ -137,13 +138,26 @@ def broken_archives(tmp_path) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["not a zip", "no config", "truncated weights", "unknown layer", "zip bomb"])
+def _with_wrong_kernel(weights: bytes) -> bytes:
+    """The fixture's weights with the first Dense kernel one row short."""
+    import h5py
+
+    buffer = io.BytesIO(weights)
+    with h5py.File(buffer, "r+") as file:
+        kernel = file["layers/dense/vars/0"][...]
+        del file["layers/dense/vars/0"]
+        file["layers/dense/vars/0"] = kernel[1:]
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("case", ["not a zip", "no config", "truncated weights", "wrong shape", "unknown layer",
+                                  "zip bomb"])
 def test_broken_archives_are_refused_with_nothing_written(cli, tmp_path, case):
     path = tmp_path / "broken.keras"
     path.write_bytes(broken_archives(tmp_path)[case])
     result = cli("import", path, "-o", tmp_path / "out.yaml", "--weights-out", tmp_path / "out.npz")
     assert result.exit_code == 1
-    assert "Traceback" not in result.stderr and result.stderr.count("error") >= 1
+    assert result.stderr.startswith(f"error: {path}: ") and "Traceback" not in result.stderr
     assert not (tmp_path / "out.yaml").exists() and not (tmp_path / "out.npz").exists()
 
 
