@@ -4,8 +4,9 @@ This module ties three others together, one concern each:
 
 - :mod:`layerspec.keras_archive` reads and writes the files (a ``.keras``
   zip, a JSON config, a legacy Keras 2 ``.h5``), safely;
-- :mod:`layerspec.keras_config` turns a Keras model config into a readable
-  spec and a built model back into a Keras config;
+- :mod:`layerspec.keras_import` turns a Keras model config into a readable
+  spec and :mod:`layerspec.keras_export` a built model back into a Keras
+  config (their tables in :mod:`layerspec.keras_config`);
 - :mod:`layerspec.keras_weights` maps Keras's HDF5 weight paths onto our
   weight keys and back.
 
@@ -46,7 +47,7 @@ def import_model(path: str) -> Imported:
             and its place in the config where one is at fault.
     """
     from .keras_archive import read_model_file
-    from .keras_config import spec_from_config
+    from .keras_import import spec_from_config
     from .spec import build_model, loads_spec
 
     file = read_model_file(path)
@@ -103,7 +104,7 @@ def export_model(spec_path: str, output: str, weights: str | None = None, seed: 
         The built model.
     """
     from .keras_archive import write_keras_archive
-    from .keras_config import config_from_model
+    from .keras_export import config_from_model
     from .spec import build_model, read_spec
 
     config_only = str(output).endswith(".json")

@@ -226,7 +226,7 @@ def weights_from_keras(model, file, names: Mapping[str, str] | None = None) -> d
 def weights_to_keras(model, config: dict, names: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
     """The inverse of :func:`weights_from_keras`, for export: our weights
     under the Keras 3 dataset paths (``layers/dense/vars/0``) of ``config``,
-    the Keras config made for this model (``keras_config.config_from_model``).
+    the Keras config made for this model (``keras_export.config_from_model``).
 
     Args:
         model: a built model whose weights are set (initialised or loaded).
