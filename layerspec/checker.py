@@ -97,11 +97,14 @@ def check_spec(path: str, input_shape: tuple | None = None, settings=None) -> Sp
     from .blocks import Settings
 
     report = SpecReport(path)
-    variants = [] if settings is not None else _variant_names(path)
     seen = set()
-    for variant in [None] + variants:
+    variants: list = [None]
+    for variant in variants:
         chosen = settings if variant is None else Settings(variant)
-        for problem in _check_one(path, input_shape, chosen):
+        found, spec = _check_one(path, input_shape, chosen)
+        if variant is None and settings is None:  # the default check: then each variant
+            variants.extend(_variant_names(spec, path))
+        for problem in found:
             key = (problem.line, problem.col, problem.code, problem.message)
             if key in seen:
                 continue  # the same problem in every variant is told once
@@ -113,11 +116,13 @@ def check_spec(path: str, input_shape: tuple | None = None, settings=None) -> Sp
     return report
 
 
-def _check_one(path: str, input_shape, settings) -> list[Problem]:
+def _check_one(path: str, input_shape, settings) -> tuple[list[Problem], object]:
+    """The problems of one setting of a spec, and the spec if it was read."""
     from .spec import build_model, read_spec_for_check
     from .summary import summarize
 
     found: list[Problem] = []
+    spec = None
 
     def add(error: LayerspecError) -> None:
         found.extend(Problem.from_error(single, path) for single in flatten(error))
@@ -130,18 +135,21 @@ def _check_one(path: str, input_shape, settings) -> list[Problem]:
             found.extend(check_expectations(spec, summarize(build_model(spec, input_shape))))
     except LayerspecError as error:
         add(error)
-    return found
+    return found, spec
 
 
-def _variant_names(path: str) -> list[str]:
-    """The names of a spec's variants (none if it has none or cannot be read:
-    the default check reports why)."""
+def _variant_names(spec, path: str) -> list[str]:
+    """The names of a spec's variants, from the spec just read; the file is
+    read again only when problems stopped the spec (none if it cannot be
+    read at all: the default check reports why)."""
     from .yamlread import load, read_text
 
-    try:
-        document = load(read_text(path), path)
-    except LayerspecError:
-        return []
+    document = spec.source if spec is not None else None
+    if document is None:
+        try:
+            document = load(read_text(path), path)
+        except LayerspecError:
+            return []
     variants = document.get("variants") if isinstance(document, dict) else None
     return [name for name in variants if isinstance(name, str)] if isinstance(variants, dict) else []
 
