@@ -55,6 +55,7 @@ __all__ = [
     "open_output",
     "read_npy",
     "read_npz",
+    "refuse_overwriting_inputs",
     "same_file",
     "write_npy",
     "write_npz",
@@ -1196,6 +1197,16 @@ class SequentialNpyOutput:
         rows = np.empty(shape, dtype=self.dtype)
         rows[...] = value
         return rows
+
+
+def refuse_overwriting_inputs(output, paths, option: str = "-o") -> None:
+    """Refuse an output path that names one of the input files (``run -o``
+    on its own input, ``import -o`` on the archive it reads)."""
+    if not isinstance(output, (str, os.PathLike)):
+        return
+    for path in dict.fromkeys(paths):
+        if os.path.exists(path) and same_file(output, path):
+            raise DataError(f"{output}: the output would overwrite the input file; choose another {option} path")
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

@@ -406,7 +406,7 @@ class Expander:
         self._name_entries(prepared, scope)
         results: list[list[Ref] | None] = []
         for item in prepared:
-            results.append(self._emit(item, entries, scope, results, first_input))
+            results.append(self._emit(item, scope, results, first_input))
         return results
 
     def _prepare(self, index: int, entry: Any, scope: _Scope) -> _Prepared:
@@ -499,7 +499,7 @@ class Expander:
             item.names[copy] = name
 
     # -- emitting -----------------------------------------------------------------
-    def _emit(self, item: _Prepared, entries: list, scope: _Scope, results: list,
+    def _emit(self, item: _Prepared, scope: _Scope, results: list,
               first_input: list[Ref] | None) -> list[Ref] | None:
         if item.is_input or (scope.top and not item.skip and not isinstance(item.entry, dict)):
             # Input entries and entries that are no mapping stay in the list as

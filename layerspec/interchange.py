@@ -35,6 +35,8 @@ class Imported:
     spec_text: str
     model: object
     weights: dict[str, np.ndarray] | None
+    #: The file it was read from.
+    source: str = ""
 
 
 def import_model(path: str) -> Imported:
@@ -64,7 +66,7 @@ def import_model(path: str) -> Imported:
         with _naming_the_file(path):
             weights = weights_from_keras(model, file)
         model.set_weights(weights, source=str(path))
-    return Imported(text, model, weights)
+    return Imported(text, model, weights, str(path))
 
 
 @contextlib.contextmanager
@@ -81,8 +83,13 @@ def _naming_the_file(path: str):
 
 def write_import(imported: Imported, spec_out: str, weights_out: str | None) -> None:
     """Write the spec (and the weights, to ``weights_out``), each all at once."""
-    from .arrays import open_output, write_npz
+    from .arrays import open_output, refuse_overwriting_inputs, write_npz
 
+    refuse_overwriting_inputs(spec_out, [imported.source], "-o")
+    if weights_out is not None:
+        refuse_overwriting_inputs(weights_out, [imported.source, spec_out], "--weights-out")
+        if os.path.abspath(weights_out) == os.path.abspath(spec_out):
+            raise LayerspecError(f"{weights_out}: --weights-out names the spec's -o file; choose another path")
     if weights_out is not None and imported.weights is None:
         raise LayerspecError("--weights-out: the file holds no weights (a JSON config is the architecture only)")
     if weights_out is not None:
@@ -107,6 +114,9 @@ def export_model(spec_path: str, output: str, weights: str | None = None, seed: 
     from .keras_export import config_from_model
     from .spec import build_model, read_spec
 
+    from .arrays import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
     config_only = str(output).endswith(".json")
     if config_only and weights is not None:
         raise LayerspecError(f"{output}: a .json config holds no weights; write a .keras archive to keep them")

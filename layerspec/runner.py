@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .arguments import suggest
+from .arrays import refuse_overwriting_inputs
 from .errors import DataError, LayerspecError
 from .spec import build_located, build_model, locate, read_spec
 
@@ -145,7 +146,7 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
     model = build_model(spec, require_input=False)
     names = [decl.name for decl in spec.inputs]
     paths, sources = _input_files(inputs, names)
-    _refuse_overwriting_inputs(output, paths)
+    refuse_overwriting_inputs(output, paths)
     arrays = _read_arrays(inputs, paths, names)
     if not model.built:
         for array, source in zip(arrays, sources):
@@ -220,16 +221,6 @@ def _in_input_order(by_name: dict, names: list[str], what: str, where: str = "",
     if missing:
         raise DataError(f"{where}no {what} '{missing[0]}' ({listing or 'inputs: ' + ', '.join(names)})")
     return [by_name[name] for name in names]
-
-
-def _refuse_overwriting_inputs(output, paths: list[str]) -> None:
-    from .arrays import same_file
-
-    if not isinstance(output, (str, os.PathLike)):
-        return
-    for path in dict.fromkeys(paths):
-        if os.path.exists(path) and same_file(output, path):
-            raise DataError(f"{output}: the output would overwrite the input file; choose another -o path")
 
 
 def _set_weights(model, spec, weights, seed: int, allow_nonfinite: bool) -> None:

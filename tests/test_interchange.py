@@ -168,3 +168,19 @@ def test_without_h5py_import_and_export_name_the_extra(cli, tmp_path, monkeypatc
     result = cli("export", SPECS / "mnist_mlp.yaml", "--to", "keras", "-o", tmp_path / "m.keras")
     assert result.exit_code == 1 and "pip install 'layerspec-yaml[keras]'" in result.stderr
     assert not (tmp_path / "m.yaml").exists() and not (tmp_path / "m.keras").exists()
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused(cli, tmp_path):
+    archive = tmp_path / "m.keras"
+    archive.write_bytes((fixture_dir() / "seq_mlp.keras").read_bytes())
+    before = archive.read_bytes()
+    result = cli("import", archive, "-o", archive)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {archive}: the output would overwrite the input file; choose another -o path\n"
+    result = cli("import", archive, "-o", tmp_path / "m.yaml", "--weights-out", tmp_path / "m.yaml")
+    assert result.exit_code == 1 and "--weights-out names the spec's -o file" in result.stderr
+    spec = tmp_path / "s.yaml"
+    spec.write_text((SPECS / "mnist_mlp.yaml").read_text())
+    assert cli("export", spec, "--to", "keras", "-o", spec).exit_code == 1
+    assert archive.read_bytes() == before and spec.read_text() == (SPECS / "mnist_mlp.yaml").read_text()
+    assert not (tmp_path / "m.yaml").exists()
