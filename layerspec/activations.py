@@ -43,6 +43,7 @@ __all__ = [
     "arguments",
     "in_place_form",
     "changes_shape",
+    "describe",
     "is_elementwise",
     "output_shape",
     "celu",
@@ -808,6 +809,18 @@ def _parts(function) -> tuple:
     if isinstance(function, BoundActivation):
         return function.function, function.arguments
     return function, {}
+
+
+def describe(function) -> tuple[str | None, dict]:
+    """``(name, arguments)`` of an activation of this module: the plain
+    function's name (an alias gives its function's: ``swish`` → ``silu``)
+    and the keyword arguments fixed on it (``{}`` for none). The name is
+    None for any other callable. What an exporter writes an activation from.
+    """
+    base, fixed = _parts(function)
+    if id(base) not in _BUILT_IN:
+        return None, {}
+    return base.__name__, dict(fixed)
 
 
 def is_elementwise(function) -> bool:
