@@ -295,11 +295,14 @@ def summary(spec, input_shape, output_format, columns, width, batch_size, depth,
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar on stderr (default: on a terminal, for runs of several batches).")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN and infinite values in the input and weights.")
+@click.option("--engine", type=click.Choice(["numpy", "onnxruntime"]), default="numpy", show_default=True,
+              help="What computes: layerspec's NumPy layers, or the model exported to ONNX and run in ONNX "
+                   "Runtime (pip install 'layerspec-yaml[onnxruntime]').")
 @variant_option
 @set_option
 @plugin_option
 def run(spec, input_paths, named_inputs, weights, seed, output, batch_size, max_memory, dtype, progress,
-        allow_nonfinite, variant, set_values):
+        allow_nonfinite, engine, variant, set_values):
     """Run a forward pass on INPUT.npy, streaming it in batches.
 
     A model with several inputs takes one file per input, in input order or
@@ -314,7 +317,7 @@ def run(spec, input_paths, named_inputs, weights, seed, output, batch_size, max_
         result = run_model(spec, inputs, weights=weights, seed=seed, output=destination,
                            batch_size=batch_size, dtype=dtype, max_memory=max_memory,
                            progress=_progress_bar(progress), allow_nonfinite=allow_nonfinite,
-                           settings=_settings(variant, set_values))
+                           settings=_settings(variant, set_values), engine=engine)
     if output is None:
         import numpy as np
 
@@ -607,23 +610,51 @@ def import_command(model_file, output, weights_out):
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
-@click.option("--to", "target", type=click.Choice(["keras"]), required=True, help="The format to write.")
+@click.option("--to", "target", type=click.Choice(["keras", "onnx"]), required=True, help="The format to write.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True),
-              help="MODEL.keras (config and weights), or CONFIG.json (the config alone).")
+              help="Keras: MODEL.keras (config and weights) or CONFIG.json (the config alone). ONNX: MODEL.onnx.")
 @click.option("--weights", type=click.Path(dir_okay=True),
-              help="Weights .npz to put in the archive (default: freshly initialised, --seed).")
+              help="Weights .npz to put in the file (default: freshly initialised, --seed).")
+# The range is onnx_builder's MIN_OPSET..MAX_OPSET (a test holds them
+# equal), written out so the command line loads without NumPy.
+@click.option("--opset", type=click.IntRange(13, 23), metavar="N",
+              help="ONNX only: the opset to write (default: the lowest that expresses the model).")
 @seed_option
 @variant_option
 @set_option
 @plugin_option
-def export(spec, target, output, weights, seed, variant, set_values):
+def export(spec, target, output, weights, opset, seed, variant, set_values):
     """Write a spec as a Keras 3 model that keras.saving.load_model opens
-    (or, to a .json file, the config that keras.models.model_from_json reads).
+    (or, to a .json file, the config that keras.models.model_from_json
+    reads), or as an ONNX model for ONNX Runtime, TensorRT, OpenVINO and
+    Triton (onnx: pip install 'layerspec-yaml[onnx]').
     """
-    from .interchange import export_model
+    settings = _settings(variant, set_values)
+    if target == "keras":
+        if opset is not None:
+            raise click.UsageError("--opset applies to --to onnx only")
+        from .interchange import export_model
 
-    model = export_model(spec, output, weights=weights, seed=seed, settings=_settings(variant, set_values))
-    click.echo(f"wrote {output}: {len(model.nodes)} layers, {model.count_params():,} parameters", err=True)
+        model = export_model(spec, output, weights=weights, seed=seed, settings=settings)
+        click.echo(f"wrote {output}: {len(model.nodes)} layers, {model.count_params():,} parameters", err=True)
+        return
+    from .interchange import export_onnx_file
+
+    model, export, files = export_onnx_file(spec, output, weights=weights, seed=seed, opset=opset, settings=settings)
+    raised = "".join(f"; {requirement.why}, which needs opset {requirement.opset}"
+                     for requirement in _distinct_reasons(export.requirements))
+    click.echo(f"wrote {files[0]}: {len(model.nodes)} layers, {model.count_params():,} parameters, "
+               f"opset {export.opset}{raised}", err=True)
+    for extra in files[1:]:
+        click.echo(f"wrote {extra}: the weights (the model is over 1 GiB; keep the two files together)", err=True)
+
+
+def _distinct_reasons(requirements):
+    """The requirements that set the opset, one per reason, highest first."""
+    seen = {}
+    for requirement in sorted(requirements, key=lambda item: -item.opset):
+        seen.setdefault(requirement.why, requirement)
+    return list(seen.values())[:3]
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Keras interchange: ``layerspec import`` and ``layerspec export --to keras``.
+"""Interchange: ``layerspec import`` and ``layerspec export --to keras|onnx``.
 
 This module ties three others together, one concern each:
 
@@ -9,6 +9,9 @@ This module ties three others together, one concern each:
   config (their tables in :mod:`layerspec.keras_config`);
 - :mod:`layerspec.keras_weights` maps Keras's HDF5 weight paths onto our
   weight keys and back.
+
+ONNX goes one way, out: :mod:`layerspec.onnx_export` writes a model
+through the converters of :mod:`layerspec.onnx_convert`.
 
 Everything is computed and checked before anything is written: a spec that
 would not read back, weights of the wrong shape, a layer layerspec cannot
@@ -125,10 +128,7 @@ def export_model(spec_path: str, output: str, weights: str | None = None, seed: 
     if config_only:
         _write_json(output, config)
         return model
-    if weights is not None:
-        model.load_weights(weights)
-    else:
-        model.init(seed=seed)
+    _set_weights(model, weights, seed)
     from .keras_weights import keras_saveable_names, weights_to_keras
 
     # The names let the archive hold the (empty) groups Keras writes for
@@ -136,6 +136,43 @@ def export_model(spec_path: str, output: str, weights: str | None = None, seed: 
     write_keras_archive(output, config, weights_to_keras(model, config),
                         saveable_names=keras_saveable_names(config))
     return model
+
+
+def export_onnx_file(spec_path: str, output: str, weights: str | None = None, seed: int = 0,
+                     opset: int | None = None, settings=None):
+    """A spec as an ONNX model file, with ``weights`` (a ``.npz``) or
+    freshly initialised ones (``seed``).
+
+    Returns:
+        ``(model, export, files)``: the built model, the
+        :class:`~layerspec.onnx_export.OnnxExport` and the files written
+        (the model, and for one over 1 GiB of weights its data file).
+    """
+    from .arrays import refuse_overwriting_inputs
+    from .onnx_export import export_onnx, import_onnx, write_onnx
+    from .spec import build_model, locate, read_spec
+
+    import_onnx("exporting to ONNX")
+    refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
+    spec = read_spec(spec_path, settings)
+    model = build_model(spec)
+    _set_weights(model, weights, seed)
+    try:
+        export = export_onnx(model, opset)
+    except LayerspecError as error:
+        # A layer ONNX cannot express: point at its entry in the spec.
+        if error.layer_index is not None:
+            locate(error, spec)
+        raise
+    return model, export, write_onnx(export, output)
+
+
+def _set_weights(model, weights: str | None, seed: int) -> None:
+    """Load ``weights`` into the model, or draw them from ``seed``."""
+    if weights is not None:
+        model.load_weights(weights)
+    else:
+        model.init(seed=seed)
 
 
 def _write_json(output: str, config: dict) -> None:

@@ -80,6 +80,11 @@ class Model:
         #: Output names given by the spec where a model output is a block
         #: application's result (its layer's name → the application's).
         self.output_aliases: dict[str, str] = {}
+        #: What computes a batch instead of the layers, or None for the
+        #: layers themselves: a callable taking one batch per input and
+        #: returning the list of outputs (``run --engine onnxruntime``; see
+        #: :mod:`layerspec.onnx_engine`).
+        self.engine = None
         self._set_graph(graph)
 
     def _set_graph(self, graph: Graph) -> None:
@@ -423,8 +428,8 @@ class Model:
         Returns:
             The output batch, or a list of them for several outputs.
         """
-        graph = self.graph
-        outputs = graph.walk([inputs] if len(graph.inputs) == 1 else inputs, None)
+        batches = [inputs] if len(self.graph.inputs) == 1 else inputs
+        outputs = self._walk_forward(batches)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def predict(self, inputs, batch_size: int | None = None, out=None, on_batch=None, source="input"):
@@ -548,6 +553,8 @@ class Model:
         return results
 
     def _walk_forward(self, batches: list) -> list:
+        if self.engine is not None:
+            return self.engine(batches)
         return self.graph.walk(batches, None)
 
     def as_batches(self, inputs, sources: list[str] | None = None) -> tuple[list[np.ndarray], bool]:

@@ -112,8 +112,12 @@ class _Converted:
 
         inputs = [helper.make_tensor_value_info(name, onnx_type(dtype), _dims(shape, name))
                   for name, shape, dtype in self.input_infos]
-        shapes = {name: (shape, dtype) for name, shape, dtype in self.results}
-        outputs = [helper.make_tensor_value_info(name, onnx_type(shapes[name][1]), _dims(shapes[name][0], name))
+        # The outputs' sizes are left for ONNX to infer, then compared with
+        # layerspec's like every layer result's, and written in from those
+        # (see :func:`check_exported`): declared here, a wrong converter
+        # would fail as a clash inside ONNX's inference instead.
+        known = {name: (shape, dtype) for name, shape, dtype in self.results}
+        outputs = [helper.make_tensor_value_info(name, onnx_type(known[name][1]), [None] * len(known[name][0]))
                    for name in self.output_names]
         graph = self.builder.graph_proto(self.model.name, inputs, outputs)
         opsets = [helper.make_opsetid("", self.builder.opset)]
@@ -155,7 +159,7 @@ def _convert(model, opset: int) -> _Converted:
         convert = converter_of(node.layer)
         if convert is None:
             raise ExportError(f"layer '{node.name}' ({type(node.layer).__name__}) cannot be exported to ONNX: "
-                              f"layerspec has no ONNX form for {type(node.layer).__name__}")
+                              f"layerspec has no ONNX form for {type(node.layer).__name__}", layer_index=node.index)
         inputs = [pick(values, source) for source in node.sources]
         input_masks = [pick(masks, source) if masks[split_source(source)[0]] is not None else None
                        for source in node.sources]
@@ -238,7 +242,19 @@ def check_exported(proto, converted: _Converted) -> dict[str, tuple]:
             raise ExportError(f"layer result '{name}': ONNX infers shape {_shown(found)}, layerspec {_shown(expected)} "
                               f"(a layerspec defect)")
         shapes[name] = found
+    _declare_output_shapes(proto, known)
     return shapes
+
+
+def _declare_output_shapes(proto, inferred: dict) -> None:
+    """Write the outputs' shapes into ``proto`` as ONNX inferred them (the
+    same as layerspec's, checked): symbolic sizes keep the names inference
+    carried from the inputs (``tokens_dim1``), the batch axis ``batch``."""
+    for output in proto.graph.output:
+        shape = output.type.tensor_type.shape
+        shape.Clear()
+        for dim in inferred[output.name].type.tensor_type.shape.dim:
+            shape.dim.add().CopyFrom(dim)
 
 
 def _skeleton(proto):
@@ -322,6 +338,7 @@ def _write_with_external_data(onnx, proto, path: str) -> list[str]:
         copy.CopyFrom(proto)
         onnx.save_model(copy, staged, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data_name, size_threshold=1024)
+        # The data file first: a model file is never beside missing data.
         os.replace(os.path.join(staging, data_name), os.path.join(directory, data_name))
         os.replace(staged, os.path.abspath(path))
     return [path, os.path.join(os.path.dirname(path), data_name)]

@@ -118,7 +118,7 @@ def physical_memory() -> int | None:
 def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
               output: str | os.PathLike | BinaryIO | None = None, batch_size: int | None = None,
               dtype: str | None = None, max_memory: int | None = None, progress=None,
-              allow_nonfinite: bool = False, settings=None) -> RunResult:
+              allow_nonfinite: bool = False, settings=None, engine: str = "numpy") -> RunResult:
     """Run the model of ``spec_path`` on input files.
 
     Args:
@@ -139,6 +139,8 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
             or None for no progress display.
         allow_nonfinite: accept NaN and infinities in the input and weights.
         settings: the variant and argument values (``--variant``, ``--set``).
+        engine: ``numpy`` (the layers) or ``onnxruntime`` (the model exported
+            to ONNX and run in ONNX Runtime; see :mod:`layerspec.onnx_engine`).
     """
     spec = read_spec(spec_path, settings)
     if dtype is not None:
@@ -156,6 +158,8 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
     check_weights_fit(model)
     model.check_finite_inputs = not allow_nonfinite
     _set_weights(model, spec, weights, seed, allow_nonfinite)
+    if engine == "onnxruntime":
+        model.engine = _onnx_runtime_engine(model, spec)
     try:
         batched, single = model.as_batches(arrays if len(arrays) > 1 else arrays[0], sources)
     except LayerspecError as error:
@@ -175,6 +179,19 @@ def run_model(spec_path: str, inputs, weights: str | None = None, seed: int = 0,
         if on_batch is not None:
             on_batch.close()
     return RunResult(outputs, final_shapes, np.dtype(model.dtype), batch_size, rows)
+
+
+def _onnx_runtime_engine(model, spec):
+    """The model in ONNX Runtime; a layer ONNX cannot express is an error
+    pointing at its entry in the spec."""
+    from .onnx_engine import OnnxRuntimeEngine
+
+    try:
+        return OnnxRuntimeEngine(model)
+    except LayerspecError as error:
+        if error.layer_index is not None:
+            locate(error, spec)
+        raise
 
 
 def _input_files(inputs, names: list[str]) -> tuple[list[str], list[str]]:

@@ -100,11 +100,13 @@ class Conversion:
                 return weight.numpy()
         raise KeyError(f"layer {self.layer.name!r} has no weight {name!r}")
 
-    def refuse(self, why: str) -> ExportError:
+    def refuse(self, why: str, argument: str | None = None) -> ExportError:
         """The error for something in this layer ONNX cannot express: raise
-        what it returns. ``why`` completes "cannot be exported to ONNX: ..."."""
+        what it returns. ``why`` completes "cannot be exported to ONNX: ...";
+        ``argument`` names the layer argument at fault, so that the message
+        points at it in the spec."""
         return ExportError(f"layer '{self.node.name}' ({type(self.layer).__name__}) cannot be exported to ONNX: "
-                           f"{why}")
+                           f"{why}", argument=argument, layer_index=self.node.index)
 
     def require(self, opset: int, what: str) -> None:
         """Record that this layer needs ``opset`` for ``what`` (an operator)."""
