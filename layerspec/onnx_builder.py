@@ -174,7 +174,7 @@ class GraphBuilder:
     def weight(self, array, hint: str) -> str:
         """A weight as an initializer in the model's float dtype."""
         name = self.fresh(hint)
-        self.root.initializers[name] = np.ascontiguousarray(np.asarray(array, dtype=self.dtype))
+        self.root.initializers[name] = _c_ordered(np.asarray(array, dtype=self.dtype))
         return name
 
     def constant(self, array, hint: str = "const") -> str:
@@ -188,7 +188,7 @@ class GraphBuilder:
             if known is not None:
                 return known
         name = self.root.fresh(hint) if not self.scope else self.fresh(hint)
-        self.root.initializers[name] = np.ascontiguousarray(array)
+        self.root.initializers[name] = _c_ordered(array)
         if key is not None:
             self.root._constants[key] = name
         return name
@@ -261,18 +261,34 @@ class GraphBuilder:
         return child
 
     # -- making protobuf ---------------------------------------------------
-    def graph_proto(self, name: str, inputs: list, outputs: list, value_info: list = ()):
+    def graph_proto(self, name: str, inputs: list, outputs: list, value_info: list = (), weightless: bool = False):
         """The ``onnx.GraphProto`` of this builder's nodes (``inputs`` and
         ``outputs`` are ``ValueInfoProto`` lists); the root also holds the
-        initializers."""
+        initializers.
+
+        ``weightless``: float arrays of over 1 KiB are declared as graph
+        inputs of their shape instead of held: a graph for the checker and
+        shape inference, which need no weight values, made without copying
+        any (a model over 2 GB could not be checked in memory at all).
+        """
         from onnx import helper, numpy_helper
 
         nodes = [_node_proto(helper, node) for node in self.nodes]
-        initializers = []
+        initializers, declared = [], []
         if self.root is self:
-            initializers = [numpy_helper.from_array(array, name) for name, array in self.initializers.items()]
-        return helper.make_graph(nodes, name, inputs, outputs, initializer=initializers,
+            for key, array in self.initializers.items():
+                if weightless and array.dtype.kind == "f" and array.nbytes > 1024:
+                    declared.append(helper.make_tensor_value_info(key, onnx_type(array.dtype), list(array.shape)))
+                else:
+                    initializers.append(numpy_helper.from_array(array, key))
+        return helper.make_graph(nodes, name, list(inputs) + declared, outputs, initializer=initializers,
                                  value_info=list(value_info))
+
+
+def _c_ordered(array: np.ndarray) -> np.ndarray:
+    """``array`` C-ordered, a 0-d array kept 0-d (``ascontiguousarray``
+    would make it 1-d, and a scalar operand must stay a scalar)."""
+    return np.require(array, requirements="C")
 
 
 class _Scope:

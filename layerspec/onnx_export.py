@@ -105,7 +105,9 @@ class _Converted:
         #: (ONNX name, layerspec's full shape, NumPy dtype) of each layer result.
         self.results: list[tuple[str, tuple, np.dtype]] = []
 
-    def model_proto(self):
+    def model_proto(self, weightless: bool = False):
+        """The ``onnx.ModelProto``; ``weightless``, with the weights declared
+        as inputs instead (see :meth:`GraphBuilder.graph_proto`)."""
         from onnx import helper
 
         from . import __version__
@@ -119,7 +121,7 @@ class _Converted:
         known = {name: (shape, dtype) for name, shape, dtype in self.results}
         outputs = [helper.make_tensor_value_info(name, onnx_type(known[name][1]), [None] * len(known[name][0]))
                    for name in self.output_names]
-        graph = self.builder.graph_proto(self.model.name, inputs, outputs)
+        graph = self.builder.graph_proto(self.model.name, inputs, outputs, weightless=weightless)
         opsets = [helper.make_opsetid("", self.builder.opset)]
         proto = helper.make_model(graph, opset_imports=opsets, producer_name="layerspec",
                                   producer_version=__version__, doc_string=f"{self.model.name}, exported by layerspec")
@@ -227,9 +229,11 @@ def check_exported(proto, converted: _Converted) -> dict[str, tuple]:
     """
     import onnx
 
-    skeleton = _skeleton(proto)
+    skeleton = converted.model_proto(weightless=True)
     try:
-        onnx.checker.check_model(skeleton, full_check=True)
+        # The model itself, weights included, where protobuf can hold it;
+        # shape inference (strict: any clash is an error) on the skeleton.
+        onnx.checker.check_model(proto if _initializer_bytes(proto) < PROTOBUF_LIMIT else skeleton)
         inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ExportError(f"the ONNX model made fails ONNX's checks (a layerspec defect): {error}") from None
@@ -257,33 +261,8 @@ def _declare_output_shapes(proto, inferred: dict) -> None:
             shape.dim.add().CopyFrom(dim)
 
 
-def _skeleton(proto):
-    """``proto`` with its large weights declared as graph inputs instead of
-    held: what the checker and shape inference need, without copying the
-    weights (a model over 2 GB could not be checked in memory at all)."""
-    from onnx import helper
-
-    skeleton = type(proto)()
-    skeleton.CopyFrom(proto) if _initializer_bytes(proto) < 64 << 20 else _copy_without_weights(proto, skeleton)
-    return skeleton
-
-
 def _initializer_bytes(proto) -> int:
     return sum(len(tensor.raw_data) for tensor in proto.graph.initializer)
-
-
-def _copy_without_weights(proto, skeleton) -> None:
-    from onnx import helper
-
-    kept = [tensor for tensor in proto.graph.initializer if len(tensor.raw_data) <= 1024 or tensor.data_type == 7]
-    moved = [tensor for tensor in proto.graph.initializer if not (len(tensor.raw_data) <= 1024 or tensor.data_type == 7)]
-    graph = proto.graph
-    skeleton.CopyFrom(proto)
-    del skeleton.graph.initializer[:]
-    skeleton.graph.initializer.extend(kept)
-    skeleton.graph.input.extend(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-                                for tensor in moved)
-    del graph
 
 
 def _shape_of(info) -> tuple | None:
@@ -306,6 +285,10 @@ def _shown(shape) -> str:
 
 
 # -- writing ----------------------------------------------------------------
+
+#: Protobuf's limit on one message (a model over it is checked without its
+#: weights, and written with them in a file beside it).
+PROTOBUF_LIMIT = (2 << 30) - (64 << 20)
 
 #: Above this many bytes of weights the model is written with its weights in
 #: a second file beside it (``MODEL.onnx.data``): protobuf cannot hold 2 GB.

@@ -46,7 +46,7 @@ def random_inputs(model, batch: int, length: int, seed: int = 1) -> list[np.ndar
         shape = (batch,) + tuple(length if size is None else size for size in graph_input.shape)
         if model._integer_input(number):
             limit = min(getattr(node.layer, "input_dim", 10) or 10 for node in consumers[number])
-            arrays.append(rng.integers(0, limit, size=shape).astype(np.int64))
+            arrays.append(rng.integers(0, limit, size=shape).astype(graph_input.dtype or np.int64))
         else:
             arrays.append(rng.standard_normal(shape).astype(model.dtype))
     return arrays

@@ -136,9 +136,20 @@ def converts_mask(*layer_classes: type):
     return register
 
 
+_loaded = False
+
+
 def _load() -> None:
-    for module in _MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    """Import every converter module (each registers its converters), once.
+
+    A flag, not an empty registry, says whether that happened: a module
+    imported alone (by a test) fills the registry with its converters only.
+    """
+    global _loaded
+    if not _loaded:
+        for module in _MODULES:
+            importlib.import_module(f"{__name__}.{module}")
+        _loaded = True
 
 
 def converter_of(layer) -> Callable | None:
@@ -147,13 +158,11 @@ def converter_of(layer) -> Callable | None:
     Exact: a user's subclass of Dense computes what its own ``call`` says,
     which the Dense converter knows nothing of.
     """
-    if not _CONVERTERS:
-        _load()
+    _load()
     return _CONVERTERS.get(type(layer))
 
 
 def mask_converter_of(layer) -> Callable | None:
     """The mask converter registered for ``layer``'s exact class, or None."""
-    if not _CONVERTERS:
-        _load()
+    _load()
     return _MASK_CONVERTERS.get(type(layer))
