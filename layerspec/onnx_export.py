@@ -104,6 +104,8 @@ class _Converted:
         self.output_names: list[str] = []
         #: (ONNX name, layerspec's full shape, NumPy dtype) of each layer result.
         self.results: list[tuple[str, tuple, np.dtype]] = []
+        #: Integer model inputs cast to floats (see :func:`_as_taken`).
+        self.float_inputs: dict[str, str] = {}
 
     def model_proto(self, weightless: bool = False):
         """The ``onnx.ModelProto``; ``weightless``, with the weights declared
@@ -162,7 +164,7 @@ def _convert(model, opset: int) -> _Converted:
         if convert is None:
             raise ExportError(f"layer '{node.name}' ({type(node.layer).__name__}) cannot be exported to ONNX: "
                               f"layerspec has no ONNX form for {type(node.layer).__name__}", layer_index=node.index)
-        inputs = [pick(values, source) for source in node.sources]
+        inputs = [_as_taken(builder, node, pick(values, source), converted, source) for source in node.sources]
         input_masks = [pick(masks, source) if masks[split_source(source)[0]] is not None else None
                        for source in node.sources]
         shapes = node.input_shape if node.several_inputs else [node.input_shape]
@@ -180,6 +182,23 @@ def _convert(model, opset: int) -> _Converted:
         _record_results(converted, node, result)
     converted.output_names = [pick(values, source) for source in graph.outputs]
     return converted
+
+
+def _as_taken(builder: GraphBuilder, node, name: str, converted: _Converted, source) -> str:
+    """``name`` as ``node``'s layer takes it: a model input of integers read
+    by a layer computing in floats (``dtype: int32`` into a Dense) cast to
+    the model's dtype once, as layerspec's layers compute on it in floats."""
+    tensor, _ = split_source(source)
+    if tensor >= len(converted.input_infos) or node.layer.input_kind == "int":
+        return name
+    dtype = converted.input_infos[tensor][2]
+    if dtype.kind == "f":
+        return name
+    cast = converted.float_inputs.get(name)
+    if cast is None:
+        with builder.scoped(name):
+            cast = converted.float_inputs[name] = builder.to_float(name, hint="as_float")
+    return cast
 
 
 def _input_dtype(model, number: int) -> np.dtype:

@@ -237,3 +237,17 @@ def test_export_refuses_to_write_over_the_spec(cli, write_spec):
     result = cli("export", spec, "--to", "onnx", "-o", spec)
     assert result.exit_code == 1
     assert open(spec).read() == before
+
+
+def test_an_integer_input_read_by_float_layers_is_cast_once():
+    export = assert_onnx_matches("""
+        inputs:
+          counts: {shape: [4], dtype: int32}
+          scores: [4]
+        layers:
+          - {type: Add, inputs: [counts, scores]}
+          - {type: Multiply, inputs: [counts, -1], name: out}
+        """, atol=1e-4)
+    graph = export.model.graph
+    assert [item.type.tensor_type.elem_type for item in graph.input] == [onnx.TensorProto.INT32, onnx.TensorProto.FLOAT]
+    assert [node.op_type for node in graph.node].count("Cast") == 1
