@@ -641,20 +641,13 @@ def export(spec, target, output, weights, opset, seed, variant, set_values):
     from .interchange import export_onnx_file
 
     model, export, files = export_onnx_file(spec, output, weights=weights, seed=seed, opset=opset, settings=settings)
-    raised = "".join(f"; {requirement.why}, which needs opset {requirement.opset}"
-                     for requirement in _distinct_reasons(export.requirements))
+    from .onnx_export import describe_requirements
+
+    raised = "".join(f"; {line}" for line in describe_requirements(export.requirements))
     click.echo(f"wrote {files[0]}: {len(model.nodes)} layers, {model.count_params():,} parameters, "
                f"opset {export.opset}{raised}", err=True)
     for extra in files[1:]:
         click.echo(f"wrote {extra}: the weights (the model is over 1 GiB; keep the two files together)", err=True)
-
-
-def _distinct_reasons(requirements):
-    """The requirements that set the opset, one per reason, highest first."""
-    seen = {}
-    for requirement in sorted(requirements, key=lambda item: -item.opset):
-        seen.setdefault(requirement.why, requirement)
-    return list(seen.values())[:3]
 
 
 @main.command()

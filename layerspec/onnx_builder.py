@@ -47,10 +47,13 @@ class ExportError(LayerspecError):
 
 @dataclass
 class Requirement:
-    """An opset a model needs, and the layer that needs it."""
+    """An opset a model needs: for what, and in which layer."""
 
     opset: int
-    why: str
+    #: What needs it: "the LayerNormalization operator".
+    what: str
+    #: Where: "layer 'ln' (LayerNormalization)".
+    layer: str = ""
 
 
 @dataclass
@@ -123,11 +126,11 @@ class GraphBuilder:
         return _Scope(self, scope)
 
     # -- opset ------------------------------------------------------------
-    def require(self, opset: int, why: str) -> None:
-        """Record that the model needs ``opset`` at least, because of ``why``
-        (for example ``"LayerNormalization 'ln' (the LayerNormalization
-        operator)"``)."""
-        self.root.requirements.append(Requirement(opset, why))
+    def require(self, opset: int, what: str, layer: str = "") -> None:
+        """Record that the model needs ``opset`` at least for ``what`` (``"the
+        LayerNormalization operator"``) in ``layer`` (``"layer 'ln'
+        (LayerNormalization)"``)."""
+        self.root.requirements.append(Requirement(opset, what, layer))
 
     # -- nodes ------------------------------------------------------------
     def op(self, op_type: str, inputs: Sequence[str], outputs: int | Sequence[str] = 1, *, hint: str = "",

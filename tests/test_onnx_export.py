@@ -15,7 +15,7 @@ import layerspec
 from layerspec import onnx_export
 from layerspec.errors import LayerspecError
 from layerspec.onnx_builder import MAX_OPSET, MIN_OPSET, ExportError
-from layerspec.onnx_export import export_onnx, write_onnx
+from layerspec.onnx_export import describe_requirements, export_onnx, write_onnx
 from tests.conftest import SPECS
 from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
 
@@ -100,16 +100,22 @@ layers:
 def test_a_layer_needing_a_newer_operator_raises_the_opset_and_says_why():
     export = export_onnx(model_of(LAYER_NORM))
     assert export.opset == 17
-    assert [(requirement.opset, requirement.why) for requirement in export.requirements] == [
-        (17, "layer 'ln' (LayerNormalization) uses the LayerNormalization operator")]
+    assert [(requirement.opset, requirement.what, requirement.layer) for requirement in export.requirements] == [
+        (17, "the LayerNormalization operator", "layer 'ln' (LayerNormalization)")]
 
 
 def test_an_opset_too_old_for_the_model_names_what_needs_a_newer_one():
     with pytest.raises(ExportError) as caught:
         export_onnx(model_of(LAYER_NORM), 16)
     assert caught.value.message == (
-        "--opset 16 cannot express this model: layer 'ln' (LayerNormalization) uses the LayerNormalization "
-        "operator, which needs opset 17 (use --opset 17 or leave --opset out)")
+        "--opset 16 cannot express this model: the LayerNormalization operator needs opset 17 (layer 'ln' "
+        "(LayerNormalization)) (use --opset 17 or leave --opset out)")
+
+
+def test_many_layers_needing_the_same_opset_are_counted_not_listed():
+    export = export_onnx(model_of(LAYER_NORM.replace("name: ln}", "name: ln}\n  - {type: LayerNormalization}")))
+    assert describe_requirements(export.requirements) == [
+        "the LayerNormalization operator needs opset 17 (layer 'ln' (LayerNormalization) and 1 more)"]
 
 
 def test_a_reused_layer_shares_its_weights_in_the_file():
@@ -200,11 +206,11 @@ def test_export_names_the_opset_a_layer_needs(cli, write_spec, tmp_path):
     spec = write_spec(LAYER_NORM)
     result = cli("export", spec, "--to", "onnx", "-o", tmp_path / "m.onnx")
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.endswith(", opset 17; layer 'ln' (LayerNormalization) uses the LayerNormalization "
-                                  "operator, which needs opset 17\n")
+    assert result.stderr.endswith(", opset 17; the LayerNormalization operator needs opset 17 (layer 'ln' "
+                                  "(LayerNormalization))\n")
     result = cli("export", spec, "--to", "onnx", "-o", tmp_path / "m2.onnx", "--opset", "13")
     assert result.exit_code == 1
-    assert "--opset 13 cannot express this model: layer 'ln' (LayerNormalization)" in result.stderr
+    assert "error: --opset 13 cannot express this model: the LayerNormalization operator needs opset 17" in result.stderr
     assert not (tmp_path / "m2.onnx").exists()
 
 

@@ -110,7 +110,7 @@ class Conversion:
 
     def require(self, opset: int, what: str) -> None:
         """Record that this layer needs ``opset`` for ``what`` (an operator)."""
-        self.builder.require(opset, f"layer '{self.node.name}' ({type(self.layer).__name__}) uses {what}")
+        self.builder.require(opset, what, f"layer '{self.node.name}' ({type(self.layer).__name__})")
 
 
 def converts(*layer_classes: type):
