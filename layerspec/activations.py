@@ -312,8 +312,10 @@ def relu6(x):
 def leaky_relu(x, negative_slope: float = 0.2):
     """``x`` if ``x >= 0`` else ``negative_slope * x`` (Keras default 0.2)."""
     slope = x.dtype.type(negative_slope)  # a NumPy float64 slope must not upcast
-    if 0 <= slope <= 1:
-        return np.maximum(x, x * slope)  # the common case, in two passes
+    if 0 < slope <= 1:
+        # The common case, in two passes. Not for a zero slope: inf * 0 is
+        # NaN, which the maximum would keep at +inf.
+        return np.maximum(x, x * slope)
     out = np.minimum(x, 0)
     out *= slope
     out += np.maximum(x, 0)

@@ -936,3 +936,10 @@ def test_conv2d_applies_an_activation_along_a_spatial_axis_to_its_whole_output()
     x = np.random.default_rng(9).normal(size=(2, 128, 128, 3)).astype(np.float32)
     np.testing.assert_allclose(along_rows.predict(x), activations.softmax(linear.predict(x), axis=1), rtol=1e-6,
                                atol=1e-7)
+
+
+def test_leaky_relu_with_a_zero_slope_keeps_positive_infinity():
+    x = np.array([np.inf, 1.0, -2.0], dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        result = activations.leaky_relu(x, negative_slope=0.0)
+    np.testing.assert_array_equal(result, [np.inf, 1.0, 0.0])

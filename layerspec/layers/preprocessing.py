@@ -190,6 +190,8 @@ class Rescaling(Layer):
         return known_product(input_shape[1:])  # one multiply-add per value
 
     def call(self, inputs):
+        if inputs.dtype.kind not in "f":  # as Keras: integers are cast to the compute dtype first
+            inputs = inputs.astype(self.dtype)
         scale, offset = derived(self, ("scale", inputs.dtype.str), lambda: (
             _array_of(self.scale, inputs.dtype), _array_of(self.offset, inputs.dtype)))
         with np.errstate(over="ignore", invalid="ignore"):  # as Keras: inf * 0 is NaN

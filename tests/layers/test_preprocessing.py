@@ -710,3 +710,11 @@ layers:
     h = (h - [0.5, 0.4, 0.3]) / np.sqrt([0.1, 0.2, 0.3])
     dense = model.layers[-1]
     np.testing.assert_allclose(out, h.reshape(3, -1) @ dense.kernel.value + dense.bias.value, rtol=2e-4, atol=2e-5)
+
+
+def test_rescaling_casts_integers_to_floats_before_scaling():
+    from layerspec.layers import Rescaling
+
+    result = Rescaling(scale=0.5, offset=1.0)(np.array([[1, 2, 3]], dtype=np.int32))
+    np.testing.assert_array_equal(result, [[1.5, 2.0, 2.5]])
+    assert result.dtype == np.float32
