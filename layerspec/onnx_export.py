@@ -86,14 +86,14 @@ def export_onnx(model, opset: int | None = None) -> OnnxExport:
 def _too_old_message(opset: int, requirements: list[Requirement]) -> str:
     newer = [requirement for requirement in requirements if requirement.opset > opset]
     lowest = max(requirement.opset for requirement in newer)
-    return (f"--opset {opset} cannot express this model: {'; '.join(describe_requirements(newer))} "
-            f"(use --opset {lowest} or leave --opset out)")
+    return (f"--opset {opset} cannot express this model: {'; '.join(describe_requirements(newer))}; "
+            f"use --opset {lowest} or leave --opset out")
 
 
 def describe_requirements(requirements: list[Requirement]) -> list[str]:
     """One line per thing that needs a newer opset, the newest first:
-    ``the LayerNormalization operator needs opset 17 (layer 'ln'
-    (LayerNormalization) and 24 more)``."""
+    ``the LayerNormalization operator needs opset 17, for layer 'ln'
+    (LayerNormalization) and 24 more``."""
     by_what: dict[tuple, list[str]] = {}
     for requirement in sorted(requirements, key=lambda item: -item.opset):
         layers = by_what.setdefault((requirement.what, requirement.opset), [])
@@ -102,7 +102,7 @@ def describe_requirements(requirements: list[Requirement]) -> list[str]:
     lines = []
     for (what, needed), layers in by_what.items():
         where = layers[0] + (f" and {len(layers) - 1} more" if len(layers) > 1 else "")
-        lines.append(f"{what} needs opset {needed} ({where})" if where else f"{what} needs opset {needed}")
+        lines.append(f"{what} needs opset {needed}" + (f", for {where}" if where else ""))
     return lines
 
 

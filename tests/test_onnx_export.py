@@ -108,14 +108,14 @@ def test_an_opset_too_old_for_the_model_names_what_needs_a_newer_one():
     with pytest.raises(ExportError) as caught:
         export_onnx(model_of(LAYER_NORM), 16)
     assert caught.value.message == (
-        "--opset 16 cannot express this model: the LayerNormalization operator needs opset 17 (layer 'ln' "
-        "(LayerNormalization)) (use --opset 17 or leave --opset out)")
+        "--opset 16 cannot express this model: the LayerNormalization operator needs opset 17, for layer 'ln' "
+        "(LayerNormalization); use --opset 17 or leave --opset out")
 
 
 def test_many_layers_needing_the_same_opset_are_counted_not_listed():
     export = export_onnx(model_of(LAYER_NORM.replace("name: ln}", "name: ln}\n  - {type: LayerNormalization}")))
     assert describe_requirements(export.requirements) == [
-        "the LayerNormalization operator needs opset 17 (layer 'ln' (LayerNormalization) and 1 more)"]
+        "the LayerNormalization operator needs opset 17, for layer 'ln' (LayerNormalization) and 1 more"]
 
 
 def test_a_reused_layer_shares_its_weights_in_the_file():
@@ -206,8 +206,8 @@ def test_export_names_the_opset_a_layer_needs(cli, write_spec, tmp_path):
     spec = write_spec(LAYER_NORM)
     result = cli("export", spec, "--to", "onnx", "-o", tmp_path / "m.onnx")
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.endswith(", opset 17; the LayerNormalization operator needs opset 17 (layer 'ln' "
-                                  "(LayerNormalization))\n")
+    assert result.stderr.endswith(", opset 17; the LayerNormalization operator needs opset 17, for layer 'ln' "
+                                  "(LayerNormalization)\n")
     result = cli("export", spec, "--to", "onnx", "-o", tmp_path / "m2.onnx", "--opset", "13")
     assert result.exit_code == 1
     assert "error: --opset 13 cannot express this model: the LayerNormalization operator needs opset 17" in result.stderr

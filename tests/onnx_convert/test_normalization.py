@@ -85,9 +85,9 @@ def test_layer_normalization_over_trailing_axes_is_the_operator_of_opset_17(inpu
 
 
 def test_layer_normalization_refuses_an_opset_below_17():
-    with pytest.raises(ExportError, match=r"^--opset 16 cannot express this model: layer 'layer_normalization' "
-                                          r"\(LayerNormalization\) uses the LayerNormalization operator, which needs "
-                                          r"opset 17 \(use --opset 17 or leave --opset out\)$"):
+    with pytest.raises(ExportError, match=r"^--opset 16 cannot express this model: the LayerNormalization operator "
+                                          r"needs opset 17, for layer 'layer_normalization' \(LayerNormalization\); "
+                                          r"use --opset 17 or leave --opset out$"):
         export_onnx(model_of(one_layer("[4]", "type: LayerNormalization")), 16)
 
 

@@ -213,8 +213,8 @@ def test_resizing_bicubic_with_antialias_on_sizes_unknown_until_run_time_needs_o
     assert assert_images_match(spec, SIZES).opset == 18
     with pytest.raises(ExportError, match="^" + re.escape(
             "--opset 17 cannot express this model: the Resize operator's antialias (bicubic, antialias: true, on "
-            "sizes unknown until run time) needs opset 18 (layer 'resizing' (Resizing)) (use --opset 18 or leave "
-            "--opset out)") + "$"):
+            "sizes unknown until run time) needs opset 18, for layer 'resizing' (Resizing); use --opset 18 or leave "
+            "--opset out") + "$"):
         export_onnx(model_of(spec), 17)
 
 
