@@ -49,7 +49,10 @@ class OnnxRuntimeEngine:
         import_onnx("--engine onnxruntime")
         self.export = export_onnx(model)
         options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # ONNX Runtime's warnings are about its own graph rewrites
+        # Errors only as exceptions (which name the node): ONNX Runtime's log
+        # would print them a second time, and its warnings are about its own
+        # graph rewrites.
+        options.log_severity_level = 4
         if threads is not None:
             options.intra_op_num_threads = threads
         try:
@@ -58,10 +61,24 @@ class OnnxRuntimeEngine:
         except Exception as error:  # ONNX Runtime raises its own classes, one per failure kind
             raise LayerspecError(f"ONNX Runtime cannot run the exported model: {_first_line(error)}") from None
         self.input_names = [item.name for item in self.session.get_inputs()]
+        self._id_checks = _id_checks(model)
 
     def __call__(self, batches: list) -> list:
+        # ONNX's Gather reads a negative id from the end of the table: ids
+        # are checked here, as layerspec's Embedding checks them.
+        for number, check in self._id_checks:
+            check(batches[number])
         feed = {name: np.ascontiguousarray(batch) for name, batch in zip(self.input_names, batches)}
         return self.session.run(None, feed)
+
+
+def _id_checks(model) -> list:
+    """``(input number, check)`` for each layer reading ids straight from a
+    model input (an Embedding, a CategoryEncoding)."""
+    checks = []
+    for number, readers in enumerate(model.graph.consumers()[:len(model.graph.inputs)]):
+        checks += [(number, node.layer.check_ids) for node in readers if hasattr(node.layer, "check_ids")]
+    return checks
 
 
 def _first_line(error: Exception) -> str:

@@ -88,3 +88,15 @@ def test_without_onnx_runtime_the_error_names_the_extra(cli, write_spec, tmp_pat
     assert result.stderr == ("error: --engine onnxruntime needs ONNX Runtime: "
                              "pip install 'layerspec-yaml[onnxruntime]'\n")
     assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.parametrize("bad", [-3, 10000])
+def test_ids_outside_the_table_are_refused_as_numpy_refuses_them(cli, tmp_path, bad):
+    # ONNX's Gather would read -3 from the end of the table.
+    np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 4], [5, 6, bad, 7]]))
+    messages = set()
+    for engine in ("numpy", "onnxruntime"):
+        result = cli("run", SPECS / "text_lstm.yaml", tmp_path / "ids.npy", "--seed", "0", "--engine", engine)
+        assert result.exit_code == 1
+        messages.add(result.stderr)
+    assert messages == {f"error: Embedding 'embedding': index {bad} at index (1, 2) is outside [0, 10000)\n"}

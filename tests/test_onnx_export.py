@@ -226,6 +226,7 @@ def test_export_usage_errors(cli, write_spec, tmp_path, arguments, message):
     assert message in result.stderr
 
 
+@pytest.mark.usefixtures("clean_registry")
 def test_a_layer_without_an_onnx_form_points_into_the_spec(cli, tmp_path):
     plugin = SPECS.parent / "examples" / "plugins" / "simple_dense.py"
     spec = SPECS.parent / "examples" / "plugins" / "simple_dense.yaml"

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..arguments import ArgumentKind, unknown_argument_message
-from ..errors import ArgumentError, LayerspecError, ShapeError
+from ..errors import ArgumentError, LayerspecError, ShapeError, ValueAtIndexError
 
 Shape = tuple  # a full shape, batch axis first; unknown sizes are None
 
@@ -497,6 +497,18 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def refuse_ids_outside(ids: np.ndarray, limit: int, owner: str, noun: str) -> None:
+    """Raise ValueAtIndexError for the first of ``ids`` outside ``[0,
+    limit)`` ("Embedding 'embedding': index -3 at index (0, 2) is outside
+    [0, 10000)"); nothing when all are inside."""
+    # Two reductions are cheap; locating the culprit is only needed on failure.
+    if ids.size == 0 or (ids.min() >= 0 and ids.max() < limit):
+        return
+    outside = (ids < 0) | (ids >= limit)
+    position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), ids.shape))
+    raise ValueAtIndexError(owner, f"{noun} {int(ids[position])}", position, f" is outside [0, {limit})")
 
 
 def _first_if_list(mask):

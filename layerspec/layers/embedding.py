@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..arguments import Boolean, InitializerName, Integer
-from ..errors import DataError, ShapeError, ValueAtIndexError
+from ..errors import DataError, ShapeError
 from ..registry import register
-from .base import Layer, format_shape
+from .base import Layer, format_shape, refuse_ids_outside
 
 
 @register
@@ -66,17 +66,13 @@ class Embedding(Layer):
             from ..arrays import convert_integers
 
             inputs = convert_integers(inputs, f"Embedding '{self.name}' input")
-        self._check_indices(inputs)
+        self.check_ids(inputs)
         return np.take(self.embeddings.value, inputs, axis=0)
 
-    def _check_indices(self, indices: np.ndarray) -> None:
-        # Two reductions are cheap; locating the culprit is only needed on failure.
-        if indices.size == 0 or (indices.min() >= 0 and indices.max() < self.input_dim):
-            return
-        outside = (indices < 0) | (indices >= self.input_dim)
-        position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), indices.shape))
-        raise ValueAtIndexError(f"Embedding '{self.name}'", f"index {int(indices[position])}", position,
-                                f" is outside [0, {self.input_dim})")
+    def check_ids(self, ids: np.ndarray) -> None:
+        """Refuse ids outside ``[0, input_dim)``, naming the first (an engine
+        that would read past the table, or wrap a negative id, checks with this)."""
+        refuse_ids_outside(ids, self.input_dim, f"Embedding '{self.name}'", "index")
 
 
 @register

@@ -21,9 +21,9 @@ import math
 import numpy as np
 
 from ..arguments import ArgumentKind, Boolean, Choice, DataFormat, Integer, Number, Optional, describe_value
-from ..errors import ArgumentError, ShapeError, ValueAtIndexError
+from ..errors import ArgumentError, ShapeError
 from ..registry import register
-from .base import Layer, format_shape
+from .base import Layer, format_shape, refuse_ids_outside
 from .core import Dropout, known_product
 from .normalization import AxisOrAxes
 from .prepared import derived
@@ -744,7 +744,7 @@ class CategoryEncoding(Layer):
             from ..arrays import convert_integers
 
             inputs = convert_integers(inputs, f"CategoryEncoding '{self.name}' input")
-        self._check_ids(inputs)
+        self.check_ids(inputs)
         dtype = np.dtype(self.dtype)
         if self.output_mode == "one_hot":
             if inputs.ndim > 1 and inputs.shape[-1] == 1:
@@ -757,13 +757,9 @@ class CategoryEncoding(Layer):
             return (counts > 0).astype(dtype)
         return counts.astype(dtype)
 
-    def _check_ids(self, ids: np.ndarray) -> None:
-        if ids.size == 0 or (ids.min() >= 0 and ids.max() < self.num_tokens):
-            return
-        outside = (ids < 0) | (ids >= self.num_tokens)
-        position = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), ids.shape))
-        raise ValueAtIndexError(f"CategoryEncoding '{self.name}'", f"id {int(ids[position])}", position,
-                                f" is outside [0, {self.num_tokens})")
+    def check_ids(self, ids: np.ndarray) -> None:
+        """Refuse ids outside ``[0, num_tokens)``, naming the first."""
+        refuse_ids_outside(ids, self.num_tokens, f"CategoryEncoding '{self.name}'", "id")
 
 
 # --------------------------------------------------------------------------
