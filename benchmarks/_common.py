@@ -103,20 +103,22 @@ def command_environment(package_dir) -> dict:
     return {**os.environ, "PYTHONPATH": str(package_dir) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def timed_command(command: list[str], env: dict) -> float:
-    """Wall-clock seconds of one run of ``command`` (its output discarded)."""
+def timed_command(command: list[str], env: dict, quiet: bool = False) -> float:
+    """Wall-clock seconds of one run of ``command`` (its output discarded;
+    with ``quiet``, its stderr too)."""
     import subprocess
 
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL if quiet else None)
     return time.perf_counter() - start
 
 
-def time_commands_alternately(commands: dict, runs: int, env: dict) -> dict:
+def time_commands_alternately(commands: dict, runs: int, env: dict, quiet: bool = False) -> dict:
     """Seconds of each of ``commands`` (name → argv) over ``runs`` rounds,
     run in turn so that load bursts hit every command alike."""
     times = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():
-            times[name].append(timed_command(command, env))
+            times[name].append(timed_command(command, env, quiet))
     return times

@@ -227,3 +227,10 @@ def test_every_timed_mechanism_silences_overflow_and_restores_the_state():
 def test_the_cache_flushing_forward_pass_is_the_benchmark_mlp():
     assert quiet_overhead.mlp_forward()().shape == (1, 10)
     assert quiet_overhead.median_call_ns(quiet_overhead.directly, 5) >= 0
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lstm"])
+def test_the_onnx_engine_benchmark_compares_equal_results(name):
+    # forward_row asserts ONNX Runtime's output equals layerspec's before timing.
+    row = _load("onnx_engine").forward_row(name, 2, rounds=1)
+    assert row[:2] == [name, "2"]
