@@ -13,7 +13,9 @@ import textwrap
 
 import numpy as np
 import onnxruntime
+from onnx import TensorProto, helper
 
+from layerspec import onnx_convert
 from layerspec.onnx_export import export_onnx
 from layerspec.spec import build_model, loads_spec
 
@@ -80,3 +82,48 @@ def assert_onnx_matches(spec_or_model, inputs=None, opset=None, batches=(3, 1), 
             assert value.shape == want.shape, f"output {number}: shape {value.shape}, expected {want.shape}"
             np.testing.assert_allclose(value, want, rtol=rtol, atol=atol, err_msg=f"output {number}")
     return export
+
+
+def onnx_output(model, *arrays) -> np.ndarray:
+    """The first output ONNX Runtime computes for ``model`` exported, on
+    ``arrays`` (one per model input, in order)."""
+    session = session_of(export_onnx(model))
+    names = [item.name for item in session.get_inputs()]
+    return session.run(None, dict(zip(names, arrays)))[0]
+
+
+def one_layer(input_shape, layer: str, **arguments) -> str:
+    """A spec of one ``layer`` (its type) with ``arguments``, on ``input_shape``."""
+    written = ", ".join(f"{key}: {value}" for key, value in arguments.items())
+    return f"""
+    input: {input_shape}
+    layers:
+      - {{type: {layer}, {written}}}
+    """
+
+
+def onnx_masks(monkeypatch, model, inputs: list, opset=None) -> dict:
+    """The output masks the mask converters make, by node name, as ONNX
+    Runtime computes them on ``inputs`` (added to the exported model's
+    outputs for the run)."""
+    made = {}
+    real = onnx_convert.mask_converter_of
+
+    def recording(layer):
+        make = real(layer)
+        if make is None:
+            return None
+
+        def wrapped(conversion):
+            made[conversion.node.name] = make(conversion)
+            return made[conversion.node.name]
+        return wrapped
+
+    monkeypatch.setattr(onnx_convert, "mask_converter_of", recording)
+    export = export_onnx(model, opset)
+    monkeypatch.setattr(onnx_convert, "mask_converter_of", real)
+    for name in made.values():
+        export.model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.BOOL, None))
+    session = session_of(export)
+    got = session.run(list(made.values()), dict(zip([item.name for item in session.get_inputs()], inputs)))
+    return dict(zip(made, got))

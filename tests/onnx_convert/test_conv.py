@@ -7,7 +7,7 @@ import pytest
 
 from layerspec.onnx_builder import MAX_OPSET, ExportError
 from layerspec.onnx_export import export_onnx
-from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
+from tests.onnx_helpers import assert_onnx_matches, model_of, onnx_output
 
 #: (strides, dilation_rate) pairs layerspec accepts (not both above 1).
 STEPS = [(1, 1), (2, 1), (3, 1), (1, 2)]
@@ -17,11 +17,6 @@ STEPS = [(1, 1), (2, 1), (3, 1), (1, 2)]
 LENGTHS = dict(batches=(2, 1, 3), lengths=(7, 8, 9))
 
 
-def onnx_output(model, *arrays):
-    """ONNX Runtime's output of ``model`` exported, on ``arrays``."""
-    session = session_of(export_onnx(model))
-    names = [item.name for item in session.get_inputs()]
-    return session.run(None, dict(zip(names, arrays)))[0]
 
 
 def conv1d(size, channels=3, filters=4, **arguments) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 import layerspec.layers.core as MODULE
 import layerspec.onnx_convert as onnx_convert
 from layerspec import registry
 from layerspec.onnx_builder import MAX_OPSET
-from layerspec.onnx_export import export_onnx
-from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
+from tests.onnx_helpers import assert_onnx_matches, model_of, onnx_masks
 
 OPSETS = [None, MAX_OPSET]
 
@@ -74,30 +73,6 @@ def test_masking_zeroes_the_masked_steps(mask_value, opset):
     assert_onnx_matches(spec, opset=opset)
 
 
-def masks_made(monkeypatch, spec: str, inputs: list, opset=None) -> dict:
-    """The output masks the mask converters make, by node name, as ONNX
-    Runtime computes them (added to the exported model's outputs)."""
-    made = {}
-    real = onnx_convert.mask_converter_of
-
-    def recording(layer):
-        make = real(layer)
-        if make is None:
-            return None
-
-        def wrapped(conversion):
-            made[conversion.node.name] = make(conversion)
-            return made[conversion.node.name]
-        return wrapped
-
-    monkeypatch.setattr(onnx_convert, "mask_converter_of", recording)
-    export = export_onnx(model_of(spec), opset)
-    monkeypatch.undo()
-    for name in made.values():
-        export.model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.BOOL, None))
-    session = session_of(export)
-    got = session.run(list(made.values()), dict(zip([item.name for item in session.get_inputs()], inputs)))
-    return dict(zip(made, got))
 
 
 @pytest.mark.parametrize("opset", OPSETS)
@@ -107,7 +82,7 @@ def test_masking_makes_keras_mask(monkeypatch, opset):
     x[1, 3] = 0
     x[1, 0, 1] = 0
     spec = one_layer("{type: Masking}", "[4, 3]")
-    masks = masks_made(monkeypatch, spec, [x], opset)
+    masks = onnx_masks(monkeypatch, model_of(spec), [x], opset)
     np.testing.assert_array_equal(masks["masking"], [[True, False, True, True], [True, True, True, False]])
     np.testing.assert_array_equal(masks["masking"], model_of(spec).layers[0].compute_mask(x, None))
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
 
-import layerspec.onnx_convert as onnx_convert
 from layerspec.onnx_builder import MAX_OPSET
-from layerspec.onnx_export import export_onnx
-from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
+from tests.onnx_helpers import assert_onnx_matches, model_of, onnx_masks
 
 OPSETS = [None, MAX_OPSET]
 
@@ -30,22 +27,7 @@ def exported_masks(monkeypatch, spec: str, names: list[str], inputs: list, opset
     forward pass on ``inputs``) and ONNX Runtime's (the mask tensors the
     mask converters made, added to the exported model's outputs)."""
     model = model_of(spec)
-    made = {}
-    real = onnx_convert.mask_converter_of
-
-    def recording(layer):
-        make = real(layer)
-        if make is None:
-            return None
-
-        def wrapped(conversion):
-            made[conversion.node.name] = make(conversion)
-            return made[conversion.node.name]
-        return wrapped
-
-    monkeypatch.setattr(onnx_convert, "mask_converter_of", recording)
-    export = export_onnx(model, opset)
-    monkeypatch.setattr(onnx_convert, "mask_converter_of", real)
+    made = onnx_masks(monkeypatch, model, inputs, opset)
     expected = {}
     for node in model.graph.nodes:
         if node.name in names:
@@ -54,11 +36,7 @@ def exported_masks(monkeypatch, spec: str, names: list[str], inputs: list, opset
                 return expected[_name]
             monkeypatch.setattr(node.layer, "compute_mask", keep)
     model.predict(inputs if len(inputs) > 1 else inputs[0])
-    for name in names:
-        export.model.graph.output.append(helper.make_tensor_value_info(made[name], TensorProto.BOOL, None))
-    session = session_of(export)
-    got = session.run([made[name] for name in names], dict(zip([item.name for item in session.get_inputs()], inputs)))
-    return expected, dict(zip(names, got))
+    return expected, {name: made[name] for name in names}
 
 
 def ids(*shape, seed=0, high=4) -> np.ndarray:

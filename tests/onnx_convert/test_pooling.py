@@ -6,26 +6,14 @@ import numpy as np
 import pytest
 
 from layerspec.onnx_builder import MAX_OPSET
-from layerspec.onnx_export import export_onnx
-from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
+from tests.onnx_helpers import assert_onnx_matches, model_of, one_layer, onnx_output
 
 #: Batch sizes and dynamic lengths covering every remainder mod 2 and 3.
 LENGTHS = dict(batches=(2, 1, 3, 1), lengths=(6, 7, 8, 3))
 
 
-def onnx_output(model, *arrays):
-    session = session_of(export_onnx(model))
-    names = [item.name for item in session.get_inputs()]
-    return session.run(None, dict(zip(names, arrays)))[0]
 
 
-def one_layer(input_shape, layer: str, **arguments) -> str:
-    written = ", ".join(f"{key}: {value}" for key, value in arguments.items())
-    return f"""
-    input: {input_shape}
-    layers:
-      - {{type: {layer}, {written}}}
-    """
 
 
 @pytest.mark.parametrize("layer", ["MaxPooling1D", "AveragePooling1D"])
