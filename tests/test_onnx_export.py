@@ -268,3 +268,14 @@ def test_every_built_in_layer_type_has_a_converter():
     onnx_convert._load()
     missing = {cls.__name__ for cls in registry.classes().values()} - {cls.__name__ for cls in onnx_convert._CONVERTERS}
     assert missing == set()
+
+
+def test_export_takes_the_specs_variant_and_arguments(cli, tmp_path):
+    result = cli("export", SPECS / "zoo" / "gpt2.yaml", "--to", "onnx", "-o", tmp_path / "tiny.onnx",
+                 "--set", "n_layer=1", "--set", "d_model=32", "--set", "n_head=2", "--set", "vocabulary=50",
+                 "--set", "max_length=16")
+    assert result.exit_code == 0, result.stderr
+    graph = onnx.load(str(tmp_path / "tiny.onnx")).graph
+    assert [(item.name, dims(item)) for item in graph.input] == [("token_ids", ["batch", "token_ids_dim1"])]
+    embedding = next(tensor for tensor in graph.initializer if tensor.name.endswith("token_embedding/embeddings"))
+    assert list(embedding.dims) == [50, 32]
