@@ -216,6 +216,15 @@ set_option = click.option("--set", "set_values", multiple=True, metavar="NAME=VA
                           help="Set the model argument NAME (repeatable; after --variant). VALUE reads as YAML: "
                                "32, 0.5, true, relu.")
 
+diagram_option = click.option("--diagram", is_flag=True,
+                              help="With --format markdown: append a Mermaid diagram of the model, which GitHub "
+                                   "renders (diff: the changed layers highlighted).")
+
+
+def _require_markdown_for_diagram(diagram: bool, output_format: str) -> None:
+    if diagram and output_format != "markdown":
+        raise click.UsageError("--diagram goes with --format markdown")
+
 
 def _settings(variant: str | None, values: dict):
     """The ``Settings`` of ``--variant`` and ``--set``; None when neither is given."""
@@ -257,20 +266,27 @@ def main(ctx):
 @click.option("--depth", type=click.IntRange(min=0), metavar="N",
               help="Show block contents N levels deep; deeper levels fold into their block's row "
                    "(0: top-level rows only; default: every level). Totals and JSON do not change.")
+@diagram_option
 @variant_option
 @set_option
-def summary(spec, input_shape, output_format, columns, width, batch_size, depth, variant, set_values):
+def summary(spec, input_shape, output_format, columns, width, batch_size, depth, diagram, variant, set_values):
     """Print each layer's output shape, parameters and costs."""
     from .spec import build_model, read_spec
     from .summary import DEFAULT_COLUMNS, render_json, render_markdown, render_table, summarize
 
+    _require_markdown_for_diagram(diagram, output_format)
     data = summarize(build_model(read_spec(spec, _settings(variant, set_values)), input_shape),
                      batch_size=batch_size)
     columns = columns or DEFAULT_COLUMNS
     if output_format == "json":
         _echo(render_json(data))  # the whole tree: blocks carry their depth for readers to fold
     elif output_format == "markdown":
-        _echo(render_markdown(data, columns, depth=depth))
+        text = render_markdown(data, columns, depth=depth)
+        if diagram:
+            from .diagram_markdown import summary_diagram_markdown
+
+            text = text.rstrip("\n") + "\n\n" + summary_diagram_markdown(data, depth=depth)
+        _echo(text)
     else:
         _echo(render_table(data, columns, width or _terminal_width(), ascii_only=_ascii_only(), depth=depth))
 
@@ -558,8 +574,9 @@ def check(paths, input_shape, output_format, variant, set_values):
 @set_option
 @click.option("--old-variant", metavar="NAME", help="The variant of OLD (default: --variant).")
 @click.option("--new-variant", metavar="NAME", help="The variant of NEW (default: --variant).")
+@diagram_option
 @plugin_option
-def diff(old, new, input_shape, output_format, variant, set_values, old_variant, new_variant):
+def diff(old, new, input_shape, output_format, variant, set_values, old_variant, new_variant, diagram):
     """Show layer by layer how shapes and parameters changed from OLD to NEW.
 
     Layers are aligned by name, then position. Two variants of one spec:
@@ -571,6 +588,7 @@ def diff(old, new, input_shape, output_format, variant, set_values, old_variant,
     from .spec import build_model, read_spec
     from .summary import summarize
 
+    _require_markdown_for_diagram(diagram, output_format)
     old_settings = _settings(old_variant or variant, set_values)
     new_settings = _settings(new_variant or variant, set_values)
     old_summary = summarize(build_model(read_spec(old, old_settings), input_shape))
@@ -578,9 +596,15 @@ def diff(old, new, input_shape, output_format, variant, set_values, old_variant,
     changes = diff_summaries(old_summary, new_summary)
     if output_format == "json":
         _echo(render_diff_json(changes))
+    elif output_format == "markdown":
+        text = render_diff_markdown(changes, ascii_only=_ascii_only())
+        if diagram:
+            from .diagram_markdown import diff_diagram_markdown
+
+            text = text.rstrip("\n") + "\n\n" + diff_diagram_markdown(old_summary, new_summary, changes)
+        _echo(text)
     else:
-        render = render_diff_markdown if output_format == "markdown" else render_diff_text
-        _echo(render(changes, ascii_only=_ascii_only()))
+        _echo(render_diff_text(changes, ascii_only=_ascii_only()))
 
 
 @main.command("import")
@@ -648,6 +672,73 @@ def export(spec, target, output, weights, opset, seed, variant, set_values):
                f"opset {export.opset}{raised}", err=True)
     for extra in files[1:]:
         click.echo(f"wrote {extra}: the weights (the model is over 1 GiB; keep the two files together)", err=True)
+
+
+#: ``plot``'s formats, and the file extensions that choose each.
+PLOT_FORMATS = {"svg": (".svg",), "dot": (".dot", ".gv"), "mermaid": (".mmd", ".mermaid")}
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=True),
+              help="The file to write: .svg, .dot/.gv or .mmd (default: SVG on standard output).")
+@click.option("--format", "output_format", type=click.Choice(list(PLOT_FORMATS)),
+              help="svg (drawn by layerspec), dot (Graphviz) or mermaid (default: from -o's extension).")
+@click.option("--depth", type=click.IntRange(min=0), metavar="N",
+              help="Draw blocks N levels deep; deeper applications fold into one box (default: every level).")
+@click.option("--direction", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="Top to bottom, or left to right.")
+@input_shape_option
+@variant_option
+@set_option
+@plugin_option
+def plot(spec, output, output_format, depth, direction, input_shape, variant, set_values):
+    """Draw the model: a box per layer (name, type, output shape, params),
+    edges labelled with shapes, blocks as frames.
+
+    SVG is laid out and drawn by layerspec itself (no Graphviz needed); DOT
+    is for Graphviz, Mermaid for Markdown that GitHub renders.
+    """
+    from .diagram import diagram_from_summary
+    from .spec import build_model, read_spec
+    from .summary import summarize
+
+    chosen = output_format or _plot_format_of(output)
+    data = summarize(build_model(read_spec(spec, _settings(variant, set_values)), input_shape))
+    text = _render_plot(diagram_from_summary(data, depth=depth), chosen, direction)
+    if output is None:
+        _echo(text)
+        return
+    from .arrays import open_output, refuse_overwriting_inputs
+
+    refuse_overwriting_inputs(output, [spec])
+    with open_output(output) as file:
+        file.write(text.encode("utf-8"))
+    click.echo(f"wrote {output}: {len(data['layers'])} layers, {chosen}", err=True)
+
+
+def _plot_format_of(output: str | None) -> str:
+    """The format an output file's extension names (SVG without a file)."""
+    if output is None:
+        return "svg"
+    extension = os.path.splitext(output)[1].lower()
+    for name, extensions in PLOT_FORMATS.items():
+        if extension in extensions:
+            return name
+    raise click.UsageError(f"cannot tell the format from '{output}': give --format svg|dot|mermaid, or a file "
+                           f"ending in .svg, .dot, .gv or .mmd")
+
+
+def _render_plot(diagram, output_format: str, direction: str) -> str:
+    if output_format == "svg":
+        from .plot_layout import layout
+        from .plot_svg import render_svg
+
+        return render_svg(diagram, layout(diagram, direction=direction))
+    from .plot_text import render_dot, render_mermaid
+
+    render = render_dot if output_format == "dot" else render_mermaid
+    return render(diagram, direction=direction)
 
 
 @main.command()
