@@ -676,6 +676,7 @@ def export(spec, target, output, weights, opset, seed, variant, set_values):
 
 #: ``plot``'s formats, and the file extensions that choose each.
 PLOT_FORMATS = {"svg": (".svg",), "dot": (".dot", ".gv"), "mermaid": (".mmd", ".mermaid")}
+PLOT_FORMAT_NAMES = {"svg": "SVG", "dot": "Graphviz DOT", "mermaid": "Mermaid"}
 
 
 @main.command()
@@ -705,7 +706,8 @@ def plot(spec, output, output_format, depth, direction, input_shape, variant, se
 
     chosen = output_format or _plot_format_of(output)
     data = summarize(build_model(read_spec(spec, _settings(variant, set_values)), input_shape))
-    text = _render_plot(diagram_from_summary(data, depth=depth), chosen, direction)
+    diagram = diagram_from_summary(data, depth=depth)
+    text = _render_plot(diagram, chosen, direction)
     if output is None:
         _echo(text)
         return
@@ -714,7 +716,8 @@ def plot(spec, output, output_format, depth, direction, input_shape, variant, se
     refuse_overwriting_inputs(output, [spec])
     with open_output(output) as file:
         file.write(text.encode("utf-8"))
-    click.echo(f"wrote {output}: {len(data['layers'])} layers, {chosen}", err=True)
+    click.echo(f"wrote {output}: {PLOT_FORMAT_NAMES[chosen]}, {len(diagram.boxes)} boxes, {len(diagram.edges)} edges",
+               err=True)
 
 
 def _plot_format_of(output: str | None) -> str:

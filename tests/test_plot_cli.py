@@ -31,7 +31,8 @@ def test_plot_writes_svg_to_standard_output_by_default(cli):
 @pytest.mark.parametrize("name, kind", [("m.svg", "svg"), ("m.dot", "dot"), ("m.gv", "dot"), ("m.mmd", "mermaid")])
 def test_plot_takes_the_format_from_the_extension(cli, tmp_path, name, kind):
     result = ok(cli, "plot", SIAMESE, "-o", tmp_path / name)
-    assert result.stderr == f"wrote {tmp_path / name}: 6 layers, {kind}\n"
+    shown = {"svg": "SVG", "dot": "Graphviz DOT", "mermaid": "Mermaid"}[kind]
+    assert result.stderr == f"wrote {tmp_path / name}: {shown}, 6 boxes, 5 edges\n"
     text = (tmp_path / name).read_text(encoding="utf-8")
     if kind == "svg":
         check_structure(text)
