@@ -37,7 +37,7 @@ def blas_report() -> str:
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return "BLAS: threadpoolctl not installed (pip install '.[bench]' to report the kernel)"
+        return "BLAS: threadpoolctl not installed (it is a dependency of layerspec: pip install .)"
     parts = []
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":

@@ -130,6 +130,13 @@ def _has_shape_rule(layer) -> bool:
     return type(layer).compute_output_shape is not Layer.compute_output_shape
 
 
+def macs_per_sample(model, input_shapes: list[tuple]) -> int | None:
+    """The model's multiply-accumulates per sample for these per-sample
+    input shapes (sizes known), or None if a layer's cost is unknown."""
+    macs = [cost[0] for cost in _concrete_costs(model, input_shapes)]
+    return None if any(value is None for value in macs) else int(sum(macs))
+
+
 def _concrete_costs(model, input_shapes: list[tuple]) -> list[tuple]:
     """Each node's ``(macs, flops, output elements)`` for these per-sample
     input shapes, by the model's walker (shapes only, nothing built)."""

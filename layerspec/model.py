@@ -87,7 +87,15 @@ class Model:
         self.engine = None
         self._set_graph(graph)
 
+    #: Whether a big batch may be split across threads, one per core
+    #: (:mod:`layerspec.parallel`); False: every pass runs on the caller's
+    #: thread.
+    parallel = True
+
     def _set_graph(self, graph: Graph) -> None:
+        #: Per-sample input shapes → (MACs per sample, steps in Python), for
+        #: deciding how to split a batch (:meth:`_workers_for`).
+        self._split_facts: dict = {}
         _pick_first_outputs(graph)
         self.graph = graph
         self._layers = _unique_layers(graph.nodes)
@@ -555,7 +563,32 @@ class Model:
     def _walk_forward(self, batches: list) -> list:
         if self.engine is not None:
             return self.engine(batches)
+        workers = self._workers_for(batches)
+        if workers > 1:
+            from .parallel import walk_in_slices
+
+            return walk_in_slices(self._walk_layers, batches, workers)
         return self.graph.walk(batches, None)
+
+    def _walk_layers(self, batches: list) -> list:
+        return self.graph.walk(batches, None)
+
+    def _workers_for(self, batches: list) -> int:
+        """How many threads share this batch (see :mod:`layerspec.parallel`);
+        1 for batches too small to split, decided before anything else."""
+        rows = len(batches[0])
+        if rows < 16 or not self.parallel:
+            return 1
+        from .parallel import steps_in_python, workers_for
+
+        sample_shapes = tuple(tuple(batch.shape[1:]) for batch in batches)
+        known = self._split_facts.get(sample_shapes)
+        if known is None:
+            from .costs import macs_per_sample
+
+            known = self._split_facts[sample_shapes] = (macs_per_sample(self, list(sample_shapes)),
+                                                        steps_in_python(self))
+        return workers_for(rows, *known)
 
     def as_batches(self, inputs, sources: list[str] | None = None) -> tuple[list[np.ndarray], bool]:
         """``(one batch per input, whether a single sample was given)``.

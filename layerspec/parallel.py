@@ -1,0 +1,135 @@
+"""Every core for the whole forward pass: a batch split across threads.
+
+NumPy's matrix products use every core (BLAS has its own threads), but its
+elementwise work (activations, biases, pooling folds, window copies) runs
+on one, and on the benchmark models that work is a large part of the time.
+So a batch big enough is cut into one slice per core, and each slice runs
+the whole layer pipeline in a thread of its own, while BLAS is held to one
+thread per caller (``threadpoolctl``): the cores then share all the work,
+not only the products. NumPy releases the GIL inside ufuncs and BLAS
+calls, so the threads run at once wherever arrays are large; where they
+are small (a recurrent step at a small batch) Python's per-call work would
+serialise them, which is why :func:`workers_for` decides from the work per
+slice (docs/design.md §6; ``benchmarks/vs_onnxruntime.py`` measures it).
+
+Rows are independent in every layer layerspec has (a forward pass never
+mixes samples), so slices give the rows the same values as one batch, to
+float rounding: BLAS may sum a product in another order for another row
+count.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import ValueAtIndexError
+from .quiet import quietly
+
+#: Rows below which a batch is never split: a slice must be worth a thread.
+MIN_ROWS_PER_WORKER = 8
+#: Multiply-accumulates per slice below which splitting costs more than it
+#: saves (thread hand-off and BLAS re-limiting are ~20-40 us per call).
+MIN_MACS_PER_WORKER = 20_000_000
+#: For models with a recurrent layer: rows per slice below which each
+#: step's NumPy calls are too small to run outside the GIL.
+MIN_RECURRENT_ROWS_PER_WORKER = 256
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_controller = None
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(rows: int, macs_per_row: int | None, recurrent: bool, available: int | None = None) -> int:
+    """How many slices to cut a batch of ``rows`` into (1: none).
+
+    Args:
+        macs_per_row: the model's multiply-accumulates per sample (None when
+            unknown: then never split).
+        recurrent: whether the model steps through time in Python.
+        available: the cores to use (default: :func:`cores`).
+    """
+    if rows < 2 * MIN_ROWS_PER_WORKER or macs_per_row is None:  # batch 1 returns here, at once
+        return 1
+    available = cores() if available is None else available
+    if available < 2 or not _have_threadpoolctl():
+        return 1
+    workers = min(available, rows // MIN_ROWS_PER_WORKER)
+    if recurrent:
+        workers = min(workers, rows // MIN_RECURRENT_ROWS_PER_WORKER)
+    while workers > 1 and macs_per_row * rows // workers < MIN_MACS_PER_WORKER:
+        workers -= 1
+    return max(workers, 1)
+
+
+def steps_in_python(model) -> bool:
+    """Whether a layer of ``model`` runs a Python loop over time steps (a
+    recurrent layer, alone or wrapped)."""
+    from .layers.recurrent import RecurrentBase
+
+    for layer in model.layers:
+        inner = [layer] + [getattr(layer, name, None) for name in ("layer", "forward_layer", "backward_layer")]
+        if any(isinstance(item, RecurrentBase) for item in inner):
+            return True
+    return False
+
+
+def walk_in_slices(walk, batches: list, workers: int) -> list:
+    """``walk(batches)`` (a list of outputs) computed on ``workers`` slices
+    of rows at once, the outputs joined.
+
+    Each slice runs in its own thread with NumPy's warnings off, as the
+    whole pass does; BLAS runs one thread per slice meanwhile. An error
+    about a row names its index in the whole batch.
+    """
+    rows = len(batches[0])
+    bounds = [rows * k // workers for k in range(workers + 1)]
+    slices = [[batch[start:stop] for batch in batches] for start, stop in zip(bounds, bounds[1:])]
+    pool, controller = _resources(workers)
+    with controller.limit(limits=1, user_api="blas"):
+        futures = [pool.submit(_walk_slice, walk, part, start) for part, start in zip(slices, bounds)]
+        results = [future.result() for future in futures]
+    return [np.concatenate(outputs, axis=0) for outputs in zip(*results)]
+
+
+def _walk_slice(walk, batches: list, offset: int) -> list:
+    try:
+        return quietly(walk, batches)
+    except ValueAtIndexError as error:
+        raise error.shifted(offset) from None
+
+
+def _resources(workers: int):
+    """The shared thread pool (grown to ``workers``) and threadpoolctl's
+    controller, made once: making a controller inspects every loaded
+    library (milliseconds), limiting with it only calls BLAS's setter."""
+    global _pool, _controller
+    with _lock:
+        if _pool is None or _pool._max_workers < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerspec")
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        return _pool, _controller
+
+
+def _have_threadpoolctl() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True

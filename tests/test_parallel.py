@@ -1,0 +1,91 @@
+"""Batches split across threads (layerspec/parallel.py): the same results
+as one thread, errors placed in the whole batch, warnings still silenced."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import layerspec
+from layerspec import parallel
+from layerspec.errors import ValueAtIndexError
+from tests.conftest import SPECS
+
+
+@pytest.mark.parametrize("rows, macs, recurrent, available, expected", [
+    (1, 10**9, False, 2, 1),           # batch 1: never
+    (15, 10**9, False, 2, 1),          # fewer than two slices of 8 rows
+    (16, 10**9, False, 2, 2),
+    (1024, 10**9, False, 1, 1),        # one core
+    (1024, None, False, 2, 1),         # unknown cost
+    (32, 100_000, False, 2, 1),        # 3.2M MACs: not worth a thread
+    (1024, 100_000, False, 2, 2),      # 51M MACs per slice
+    (1024, 100_000, False, 4, 4),
+    (256, 10**9, True, 2, 1),          # recurrent: 128 rows per slice is too few
+    (512, 10**9, True, 2, 2),
+])
+def test_workers_for(rows, macs, recurrent, available, expected):
+    assert parallel.workers_for(rows, macs, recurrent, available) == expected
+
+
+def model_of(path, **build):
+    model = layerspec.load(str(path), **build)
+    model.init(seed=0)
+    return model
+
+
+def both_ways(model, inputs):
+    model.parallel = False
+    alone = model.predict(inputs)
+    model.parallel = True
+    return alone, model.predict(inputs)
+
+
+@pytest.mark.parametrize("spec, shape", [("lenet5.yaml", (256, 28, 28, 1)), ("mnist_mlp.yaml", (512, 784)),
+                                         ("conv_autoencoder.yaml", (64, 28, 28, 1))])
+def test_slices_give_what_one_thread_gives(spec, shape, monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / spec)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    assert model._workers_for([x]) == 2
+    alone, split = both_ways(model, x)
+    np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-6)  # BLAS may round another row count otherwise
+
+
+def test_a_masked_recurrent_model_splits_long_batches(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / "bilstm_tagger.yaml")
+    ids = np.random.default_rng(1).integers(0, 2000, (600, 9))
+    ids[::3, 5:] = 0  # padding, so the mask matters
+    assert model._workers_for([ids]) == 2
+    alone, split = both_ways(model, ids)
+    np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_an_error_in_a_later_slice_names_its_row_in_the_whole_batch(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / "text_lstm.yaml", input_shape=(20,))
+    ids = np.ones((1024, 20), dtype=np.int64)
+    ids[700, 3] = -5
+    with pytest.raises(ValueAtIndexError) as caught:
+        model.forward(ids)
+    assert "index -5 at index (700, 3)" in str(caught.value)
+
+
+def test_worker_threads_keep_numpy_quiet(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / "mnist_mlp.yaml")
+    x = np.full((512, 784), 3e38, dtype=np.float32)  # overflows to inf, then NaN in the softmax
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = model.predict(x)
+    assert result.shape == (512, 10)
+
+
+def test_a_model_told_not_to_split_runs_on_one_thread(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / "mnist_mlp.yaml")
+    model.parallel = False
+    assert model._workers_for([np.zeros((1024, 784), np.float32)]) == 1
