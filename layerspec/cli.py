@@ -636,7 +636,8 @@ def import_command(model_file, output, weights_out):
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--to", "target", type=click.Choice(["keras", "onnx"]), required=True, help="The format to write.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True),
-              help="Keras: MODEL.keras (config and weights) or CONFIG.json (the config alone). ONNX: MODEL.onnx.")
+              help="Keras: MODEL.keras (config and weights) or CONFIG.json (the config alone). ONNX: MODEL.onnx "
+                   "('-' for standard output).")
 @click.option("--weights", type=click.Path(dir_okay=True),
               help="Weights .npz to put in the file (default: freshly initialised, --seed).")
 # The range is onnx_builder's MIN_OPSET..MAX_OPSET (a test holds them
@@ -664,11 +665,13 @@ def export(spec, target, output, weights, opset, seed, variant, set_values):
         return
     from .interchange import export_onnx_file
 
-    model, export, files = export_onnx_file(spec, output, weights=weights, seed=seed, opset=opset, settings=settings)
+    with _OutputDestination(output, "ONNX") as destination:
+        model, export, files = export_onnx_file(spec, destination, weights=weights, seed=seed, opset=opset,
+                                                settings=settings)
     from .onnx_export import describe_requirements
 
     raised = "".join(f"; {line}" for line in describe_requirements(export.requirements))
-    click.echo(f"wrote {files[0]}: {len(model.nodes)} layers, {model.count_params():,} parameters, "
+    click.echo(f"wrote {_output_name(files[0])}: {len(model.nodes)} layers, {model.count_params():,} parameters, "
                f"opset {export.opset}{raised}", err=True)
     for extra in files[1:]:
         click.echo(f"wrote {extra}: the weights (the model is over 1 GiB; keep the two files together)", err=True)

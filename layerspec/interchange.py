@@ -153,7 +153,8 @@ def export_onnx_file(spec_path: str, output: str, weights: str | None = None, se
     from .spec import build_model, locate, read_spec
 
     import_onnx("exporting to ONNX")
-    refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
+    if isinstance(output, (str, os.PathLike)):
+        refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
     spec = read_spec(spec_path, settings)
     model = build_model(spec)
     _set_weights(model, weights, seed)

@@ -327,9 +327,10 @@ PROTOBUF_LIMIT = (2 << 30) - (64 << 20)
 EXTERNAL_DATA_BYTES = 1 << 30
 
 
-def write_onnx(export: OnnxExport, path: str) -> list[str]:
+def write_onnx(export: OnnxExport, path) -> list[str]:
     """Write the model to ``path`` (and, for a model over 1 GiB of weights,
-    ``path + '.data'``), atomically. Returns the files written."""
+    ``path + '.data'``), atomically; ``path`` may also be a binary stream
+    (standard output) for a model under 1 GiB. Returns the files written."""
     import onnx
 
     from .arrays import open_output
@@ -338,7 +339,10 @@ def write_onnx(export: OnnxExport, path: str) -> list[str]:
     if _initializer_bytes(proto) < EXTERNAL_DATA_BYTES:
         with open_output(path) as file:
             file.write(proto.SerializeToString())
-        return [path]
+        return [path if isinstance(path, (str, os.PathLike)) else "-"]
+    if not isinstance(path, (str, os.PathLike)):
+        raise LayerspecError("-o -: a model with over 1 GiB of weights is written as two files (the model and "
+                             "its weights beside it); give -o a file name")
     return _write_with_external_data(onnx, proto, path)
 
 

@@ -10,9 +10,11 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from click.testing import CliRunner
 
 import layerspec
 from layerspec import onnx_export
+from layerspec.cli import main
 from layerspec.errors import LayerspecError
 from layerspec.onnx_builder import MAX_OPSET, MIN_OPSET, ExportError
 from layerspec.onnx_export import describe_requirements, export_onnx, write_onnx
@@ -279,3 +281,24 @@ def test_export_takes_the_specs_variant_and_arguments(cli, tmp_path):
     assert [(item.name, dims(item)) for item in graph.input] == [("token_ids", ["batch", "token_ids_dim1"])]
     embedding = next(tensor for tensor in graph.initializer if tensor.name.endswith("token_embedding/embeddings"))
     assert list(embedding.dims) == [50, 32]
+
+
+def test_export_to_standard_output(cli, write_spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(MLP)
+    result = CliRunner().invoke(main, ["export", spec, "--to", "onnx", "-o", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "wrote standard output: 2 layers, 212 parameters, opset 13\n"
+    model = onnx.ModelProto()
+    model.ParseFromString(result.stdout_bytes)
+    onnx.checker.check_model(model)
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_model_too_big_for_one_file_is_not_sent_to_standard_output(write_spec, monkeypatch):
+    import io
+
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_BYTES", 100)
+    export = export_onnx(model_of(MLP))
+    with pytest.raises(LayerspecError, match=r"^-o -: a model with over 1 GiB of weights is written as two files"):
+        write_onnx(export, io.BytesIO())
