@@ -31,6 +31,32 @@ TRANSPOSED_MIN_SIZE = 1 << 18
 TRANSPOSED_KERNEL_LIMIT = 1 << 28
 
 
+#: The largest array ``relu_in_place`` runs against an array of zeros
+#: (elements); larger ones take the scalar form.
+ZEROS_LIMIT = 1 << 20
+_zeros: dict = {}
+
+
+def relu_in_place(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)`` written over ``x`` (a C- or Fortran-contiguous float array).
+
+    Against an array of zeros of ``x``'s own layout rather than the scalar
+    0, whose loop NumPy does not vectorise: the same values, bit for bit,
+    in about half the time (2026-11-30, float32: 32x1024 5.0 vs 9.6 us;
+    512x1024 77 vs 137 us; the 784-1024-1024-10 MLP, whose time is its
+    products, gains 0-3 % at batch 32). The zeros are shared and never
+    written.
+    """
+    if x.size > ZEROS_LIMIT or not (x.flags.c_contiguous or x.flags.f_contiguous):
+        return np.maximum(x, 0, out=x)
+    zeros = _zeros.get(x.dtype)
+    if zeros is None or zeros.size < x.size:
+        zeros = _zeros[x.dtype] = np.zeros(max(x.size, 1 << 16), x.dtype)
+    zeros = zeros[:x.size]
+    zeros = zeros.reshape(x.shape) if x.flags.c_contiguous else zeros.reshape(x.shape[::-1]).T
+    return np.maximum(x, zeros, out=x)
+
+
 def known_product(sizes) -> int | None:
     """The product of ``sizes``, or None if any is unknown."""
     sizes = list(sizes)
@@ -107,6 +133,8 @@ class Dense(Layer):
         if self.bias is not None:
             outputs += self.bias.value
         # ``outputs`` is a fresh floating array: no need for apply_inplace's checks.
+        if self.activation is activations.relu:
+            return relu_in_place(outputs)
         return activations.in_place_form(self.activation)(outputs)
 
 

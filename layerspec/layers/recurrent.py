@@ -13,16 +13,32 @@ The forward pass projects the inputs of all time steps with one matrix
 product, then loops over time only for the recurrent product; gate buffers
 are allocated once and worked on in place.
 
-LSTM with its default activations (tanh, sigmoid) takes a faster path: one
-product per step of ``[x_t, h, 1]`` with the stacked ``[kernel;
-recurrent_kernel; bias]`` (the input projection is not hoisted: at batch
-1024 the hoisted one writes and reads a (batch, steps, 4 * units) array
-that does not fit in cache, and measured 1.5x slower), gates in the order
-i, f, o, c so one ``tanh`` serves all four (``sigmoid(a) = (1 + tanh(a /
-2)) / 2``, with the i, f, o columns of the matrix halved once, exactly), and
-from 4 rows on one contiguous ``(batch, units)`` block per gate, as NumPy
-runs elementwise work on contiguous blocks several times faster than on
-column slices of a wider array.
+LSTM with its default activations (tanh, sigmoid) takes a faster path with
+few NumPy calls per step (at one row their cost is nearly all call
+overhead): one product per step of ``[x_t, 2h, 1]`` with the stacked
+``[kernel; recurrent_kernel / 2; bias]``, gates in the order i, f, o, c
+with the i, f, o columns halved, so one ``tanh`` serves all four
+(``sigmoid(a) = (1 + tanh(a / 2)) / 2``) and one addition of ones gives
+``2i, 2f, 2o``; then one product gives ``2ig, 2fc`` in place, a two-row
+matrix product their half sum ``c``, and ``2o * tanh(c)`` is the state
+carried, ``2h`` (the recurrent kernel halved to match; every scaling is by
+a power of two, so exact): six elementwise calls after the product where
+there were eight. At one row every step's ``[x_t, ., 1]`` is a row of one
+array filled before the loop and each step writes its state into the next
+row (a vector-matrix product per step); from two rows on, one contiguous
+``(batch, units)`` block per gate (a product per gate), as NumPy runs
+elementwise work on contiguous blocks several times faster than on column
+slices of a wider array. Measured on the benchmarks' LSTM (64 features, 64
+units, 100 steps; 2026-11-30, min of 11-21 rounds on a shared 2-core
+machine), against the previous fast path (the halved sigmoids fixed up by
+two passes with Python scalars, the carry updated in three): 1 row
+0.50-0.55 vs 0.79-0.86 ms, 2 rows 0.81 vs 1.3, 32 rows 2.58-2.73 vs
+2.79-2.80, 512 rows (one BLAS thread, as in a split batch) 42.1 vs 43.1.
+The input projection is not hoisted (one product for every step before the
+loop, then ``h U`` per step): measured equal at 1 row (0.50 ms) but up to
+2x slower when its product, big enough for OpenBLAS to use two threads,
+waits for a busy second core; 1.2-1.45x slower at 8-32 rows and at 512
+(whose (batch, steps, 4 * units) projection leaves the cache).
 
 With a mask (``(batch, timesteps)``, True where a step counts: an
 ``Embedding`` with ``mask_zero`` or a ``Masking`` layer upstream), a masked
@@ -666,12 +682,6 @@ class LSTM(_Recurrent):
     def _bias_init(self):
         return UnitForgetBias(self.bias_initializer) if self.unit_forget_bias else self.bias_initializer
 
-    #: From this many rows on, the fast path keeps one contiguous block per
-    #: gate (one product per gate); below, one (batch, 4 * units) block.
-    #: Measured at 100 steps, 64 units: 1 row 0.71 ms vs 1.22 ms; 8 rows
-    #: 1.92 ms vs 1.37 ms.
-    GATE_BLOCK_ROWS = 4
-
     def call(self, inputs):
         if not self._default_activations():
             return super().call(inputs)
@@ -688,73 +698,113 @@ class LSTM(_Recurrent):
 
     def _fast_loop(self, x: np.ndarray, initial: list, skipped: np.ndarray | None = None):
         """The time loop with default activations; with ``skipped`` (batch,
-        steps) as ``_call_skipping`` (the mask's steps cost a branch here)."""
+        steps) as ``_call_skipping`` (the mask's steps cost a branch here).
+
+        The state carried is ``2 h`` (the recurrent kernel is halved to
+        match, exactly) and the gates hold ``tanh`` of their pre-activations
+        (i, f, o halved), so that after one ``tanh`` one addition of ones
+        gives ``2 i``, ``2 f`` and ``2 o``; one product gives ``2 i g`` and
+        ``2 f c``, one small matrix product their half sum ``c``, and
+        ``2 o * tanh(c)`` the next state: six NumPy calls after the product.
+        """
         dtype = x.dtype
         batch, steps, features = x.shape
         units = self.units
-        by_gate = batch >= self.GATE_BLOCK_ROWS
-        matrix = derived(self, ("step matrix", by_gate, dtype.str), lambda: self._step_matrix(by_gate, dtype))
-        # One product per step: [x_t, h, 1] @ [kernel; recurrent_kernel; bias].
-        joined = np.zeros((batch, len(matrix[0]) if by_gate else len(matrix)), dtype)
-        if self.bias is not None:
-            joined[:, -1] = 1
-        step_input, state = joined[:, :features], joined[:, features:features + units]
-        carry, scratch = np.zeros((batch, units), dtype), np.empty((batch, units), dtype)
-        if initial:
-            np.copyto(state, initial[0], casting="unsafe")
-            np.copyto(carry, initial[1], casting="unsafe")
-        if by_gate:
-            gates = np.empty((4, batch, units), dtype)
-            input_gate, forget_gate, output_gate, candidate = gates
-            sigmoid_gates = gates[:3]
-        else:
-            gates = np.empty((batch, 4 * units), dtype)
-            input_gate, forget_gate, output_gate, candidate = (gates[:, k * units:(k + 1) * units] for k in range(4))
-            sigmoid_gates = gates[:, :3 * units]
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
-        sequence = np.empty((batch, steps, units), dtype) if self.return_sequences else None
-        if skipped is not None:
-            partly, zero = skipped.any(axis=0), self._zeroes_masked_outputs()
-            held_state, held_carry = np.empty_like(scratch), np.empty_like(scratch)
-        for position, step in enumerate(order):
-            masking = skipped is not None and partly[step]
-            if masking:
-                np.copyto(held_state, state)
-                np.copyto(held_carry, carry)
-            np.copyto(step_input, x[:, step])
-            np.matmul(joined, matrix, out=gates)
-            np.tanh(gates, out=gates)
-            sigmoid_gates *= 0.5  # i, f, o: (1 + tanh(a / 2)) / 2; the matrix halved their columns
-            sigmoid_gates += 0.5
-            carry *= forget_gate
-            np.multiply(input_gate, candidate, out=scratch)
-            carry += scratch
-            np.tanh(carry, out=scratch)
-            np.multiply(output_gate, scratch, out=state)
-            if masking:
-                skip = skipped[:, step]
-                if zero and sequence is not None:
-                    sequence[:, position] = state
-                    sequence[skip, position] = 0
-                np.copyto(state, held_state, where=skip[:, np.newaxis])
-                np.copyto(carry, held_carry, where=skip[:, np.newaxis])
-                if zero:
+        # Five (batch, units) blocks: the gates i, f, o, g (tanh of their
+        # pre-activations; i, f, o become 2i, 2f, 2o after adding one, and
+        # 2i, 2f then 2ig, 2fc), and the carry c.
+        blocks = np.zeros((5, batch, units), dtype)
+        flat = blocks.reshape(5, batch * units)
+        gates, sigmoids, pairs, partners = flat[:4], flat[:3], flat[:2], flat[3:5]
+        output_gate, carry = blocks[2], blocks[4]
+        one = np.ones((), dtype)  # a 0-d array: cheaper to call with than a Python float, no memory to stream
+        halves = np.full(2, 0.5, dtype)
+        scratch = np.empty((batch, units), dtype)
+        tanh, add, multiply, dot = np.tanh, np.add, np.multiply, np.dot
+        if initial:
+            np.copyto(carry, initial[1], casting="unsafe")
+        masked = [False] * steps if skipped is None else skipped[:, order].any(axis=0).tolist()
+        if batch == 1:
+            # One row: every step's [x_t, 2h, 1] is a row of ``joined``, the
+            # inputs written before the loop, each step's state into the
+            # next row; a vector-matrix product per step.
+            matrix = derived(self, ("fast step matrix", dtype.str, False),
+                             lambda: self._fast_step_matrix(dtype, by_gate=False))
+            joined = np.zeros((steps + 1, len(matrix)), dtype)
+            joined[:steps, :features] = x[0, ::-1] if self.go_backwards else x[0]
+            if self.bias is not None:
+                joined[:, -1] = 1
+            states = joined[:, features:features + units]  # 2 h before and after each step
+            if initial:
+                np.multiply(initial[0][0], 2, out=states[0], casting="unsafe")
+            # The one row's vectors: the four gates contiguous.
+            gates, output_gate, carry_row, scratch = gates.reshape(-1), flat[2], flat[4], scratch.reshape(-1)
+            for row, new_state, skip in zip(joined, states[1:], masked):
+                if skip:  # the one sample skips this step: h and c stay
+                    np.copyto(new_state, row[features:features + units])
                     continue
-            if sequence is not None:
-                sequence[:, position] = state
-        output = sequence if sequence is not None else state.copy()
-        if skipped is not None and sequence is None and zero and steps:
-            output[skipped[:, order[-1]]] = 0  # as in _call_skipping
-        return self._outputs(output, [state.copy(), carry]) if self.return_state else output
+                dot(row, matrix, gates)
+                tanh(gates, gates)
+                add(sigmoids, one, sigmoids)
+                multiply(pairs, partners, pairs)
+                dot(halves, pairs, carry_row)
+                tanh(carry_row, scratch)
+                multiply(output_gate, scratch, new_state)
+            state = states[steps:]
+            sequence = states[np.newaxis, 1:] if self.return_sequences else None
+        else:
+            # One product per step of [x_t, 2h, 1] with the stacked [kernel;
+            # recurrent_kernel / 2; bias], written gate by gate.
+            matrix = derived(self, ("fast step matrix", dtype.str, True), lambda: self._fast_step_matrix(dtype))
+            joined = np.zeros((batch, matrix.shape[1]), dtype)
+            if self.bias is not None:
+                joined[:, -1] = 1
+            step_input, state = joined[:, :features], joined[:, features:features + units]
+            if initial:
+                np.multiply(initial[0], 2, out=state, casting="unsafe")
+            sequence = np.empty((batch, steps, units), dtype) if self.return_sequences else None
+            by_gate, carry_flat, matmul, copyto = blocks[:4], carry.reshape(-1), np.matmul, np.copyto
+            if skipped is not None:
+                held_state, held_carry = np.empty_like(scratch), np.empty_like(scratch)
+            for position, step in enumerate(order):
+                if masked[position]:
+                    copyto(held_state, state)
+                    copyto(held_carry, carry)
+                copyto(step_input, x[:, step])
+                matmul(joined, matrix, by_gate)
+                tanh(gates, gates)
+                add(sigmoids, one, sigmoids)
+                multiply(pairs, partners, pairs)
+                dot(halves, pairs, carry_flat)
+                tanh(carry, scratch)
+                multiply(output_gate, scratch, state)
+                if masked[position]:
+                    skip = skipped[:, step, np.newaxis]
+                    copyto(state, held_state, where=skip)
+                    copyto(carry, held_carry, where=skip)
+                if sequence is not None:
+                    sequence[:, position] = state
+        zero = skipped is not None and self._zeroes_masked_outputs()
+        if sequence is not None:
+            output = np.multiply(sequence, 0.5, dtype=dtype)  # h from 2h, exactly
+            if zero:
+                output[skipped[:, order]] = 0
+        else:
+            output = np.multiply(state, 0.5, dtype=dtype)
+            if zero and steps:
+                output[skipped[:, order[-1]]] = 0  # as in _call_skipping
+        if not self.return_state:
+            return output
+        return self._outputs(output, [np.multiply(state, 0.5, dtype=dtype), carry.copy()])
 
-    def _step_matrix(self, by_gate: bool, dtype) -> np.ndarray:
-        """``[kernel; recurrent_kernel; bias]`` with gates i, f, o (halved), c.
-
-        ``(features + units + 1, 4 * units)``, or by gate ``(4, features +
-        units + 1, units)``; no bias row without a bias. Halving is exact in
-        binary floating point.
+    def _fast_step_matrix(self, dtype, by_gate: bool = True) -> np.ndarray:
+        """``[kernel; recurrent_kernel / 2; bias]`` with gates i, f, o
+        (halved), c: ``(features + units + 1, 4 * units)``, or by gate ``(4,
+        features + units + 1, units)``; no bias row without a bias. Halving
+        is exact in binary floating point.
         """
-        parts = [self.kernel.value, self.recurrent_kernel.value]
+        parts = [self.kernel.value, self.recurrent_kernel.value * 0.5]
         if self.bias is not None:
             parts.append(self.bias.value[np.newaxis])
         matrix = np.concatenate(parts).astype(dtype, copy=False)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from layerspec.errors import ArgumentError, ShapeError
-from layerspec.layers.core import Activation, Dense, Dropout, Masking
+from layerspec.layers import core
+from layerspec.layers.core import Activation, Dense, Dropout, Masking, relu_in_place
 
 
 def dense_reference(x, kernel, bias):
@@ -247,3 +248,43 @@ def test_dense_dropout_and_activation_pass_a_mask_on():
         assert layer.compute_mask_shape((None, 4, 2), (None, 4)) == (None, 4)
         mask = np.array([[True, False, True, True]])
         assert layer.compute_mask(np.zeros((1, 4, 2)), mask) is mask
+
+
+# -- relu against an array of zeros ----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape", [(1, 7), (5, 3), (4, 3, 2), (0, 3)])
+def test_relu_in_place_is_numpys_maximum_with_zero_bit_for_bit(dtype, order, shape):
+    rng = np.random.default_rng(0)
+    x = np.asarray(rng.standard_normal(shape), dtype=dtype, order=order)
+    special = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1e-45]
+    x.reshape(-1, order="A")[:len(special)] = special[:x.size]
+    expected = np.maximum(x, 0)
+    out = relu_in_place(x)
+    assert out is x
+    np.testing.assert_array_equal(np.ascontiguousarray(out).view(np.uint8),  # -0.0 and NaN bits too
+                                  np.ascontiguousarray(expected).view(np.uint8))
+
+
+def test_relu_in_place_beyond_the_zeros_limit_and_on_strided_arrays(monkeypatch):
+    monkeypatch.setattr(core, "ZEROS_LIMIT", 10)
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(relu_in_place(x.copy()), np.maximum(x, 0))
+    strided = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)[:, ::2]
+    expected = np.maximum(strided, 0)
+    np.testing.assert_array_equal(relu_in_place(strided), expected)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 40])  # the plain product, the transposed one (Fortran order), plain again
+def test_dense_relu_matches_plain_loops(rows):
+    rng = np.random.default_rng(5)
+    layer = Dense(32, activation="relu")
+    layer.build_for((None, 600))  # a kernel of 19200 values: the transposed product from 2 rows on
+    layer.kernel.assign((rng.standard_normal((600, 32)) * 0.05).astype(np.float32))
+    layer.bias.assign(rng.standard_normal(32).astype(np.float32))
+    x = rng.standard_normal((rows, 600)).astype(np.float32)
+    expected = np.maximum(dense_reference(x, layer.kernel.value, layer.bias.value), 0)
+    out = layer(x)
+    assert out.dtype == np.float32 and (out >= 0).all()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
