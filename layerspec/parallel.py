@@ -29,11 +29,16 @@ import numpy as np
 from .errors import ValueAtIndexError
 from .quiet import quietly
 
-#: Rows below which a batch is never split: a slice must be worth a thread.
-MIN_ROWS_PER_WORKER = 8
+#: Rows below which a slice is not worth a thread. Measured 2026-11-30
+#: (benchmarks/vs_onnxruntime.py): split in two at batch 32, the MLP took
+#: 2.5 ms against 1.24 ms and the convnet 1.5x its time (one BLAS call
+#: with two threads beats two with one at that size); at 1024 rows the
+#: split took the convnet from 4.6x ONNX Runtime's time to 3.1x, LeNet from
+#: 1.42x to 0.91x, the LSTM from 1.34-1.40x to 0.90-0.98x, the MLP even.
+MIN_ROWS_PER_WORKER = 128
 #: Multiply-accumulates per slice below which splitting costs more than it
 #: saves (thread hand-off and BLAS re-limiting are ~20-40 us per call).
-MIN_MACS_PER_WORKER = 20_000_000
+MIN_MACS_PER_WORKER = 50_000_000
 #: For models with a recurrent layer: rows per slice below which each
 #: step's NumPy calls are too small to run outside the GIL.
 MIN_RECURRENT_ROWS_PER_WORKER = 256

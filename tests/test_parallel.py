@@ -16,14 +16,14 @@ from tests.conftest import SPECS
 
 @pytest.mark.parametrize("rows, macs, recurrent, available, expected", [
     (1, 10**9, False, 2, 1),           # batch 1: never
-    (15, 10**9, False, 2, 1),          # fewer than two slices of 8 rows
-    (16, 10**9, False, 2, 2),
+    (255, 10**9, False, 2, 1),         # fewer than two slices of 128 rows
+    (256, 10**9, False, 2, 2),
     (1024, 10**9, False, 1, 1),        # one core
     (1024, None, False, 2, 1),         # unknown cost
-    (32, 100_000, False, 2, 1),        # 3.2M MACs: not worth a thread
-    (1024, 100_000, False, 2, 2),      # 51M MACs per slice
-    (1024, 100_000, False, 4, 4),
-    (256, 10**9, True, 2, 1),          # recurrent: 128 rows per slice is too few
+    (1024, 90_000, False, 2, 1),       # 46M MACs a slice: not worth a thread
+    (1024, 100_000, False, 2, 2),      # 51M
+    (1024, 10**6, False, 4, 4),
+    (511, 10**9, True, 2, 1),          # recurrent: 255 rows a slice is too few
     (512, 10**9, True, 2, 2),
 ])
 def test_workers_for(rows, macs, recurrent, available, expected):
@@ -44,7 +44,7 @@ def both_ways(model, inputs):
 
 
 @pytest.mark.parametrize("spec, shape", [("lenet5.yaml", (256, 28, 28, 1)), ("mnist_mlp.yaml", (512, 784)),
-                                         ("conv_autoencoder.yaml", (64, 28, 28, 1))])
+                                         ("conv_autoencoder.yaml", (256, 28, 28, 1))])
 def test_slices_give_what_one_thread_gives(spec, shape, monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     model = model_of(SPECS / spec)
