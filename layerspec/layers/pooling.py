@@ -1,9 +1,10 @@
 """Pooling layers (channels_last), as in Keras 3.
 
-Windowed pooling pads the input if asked, then reduces every window at
-once: max pooling pads with -inf so padding never wins, average pooling
-pads with 0 and divides each window by the number of real (non-padding)
-cells in it, as Keras does.
+Windowed pooling pads the input if asked, then reduces its windows one
+spatial axis after another (a large input a few images at a time, see
+``windows.fold_in_chunks``): max pooling pads with -inf so padding never
+wins, average pooling pads with 0 and divides each window by the number of
+real (non-padding) cells in it, as Keras does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from ..errors import ShapeError
 from ..registry import register
 from .base import Layer, format_shape
 from .core import known_product
-from .windows import as_tuple, check_rank, fold, fold_cells, output_spatial, pad_spatial, padding_amounts
+from . import windows
+from .windows import (as_tuple, check_rank, fold, fold_cells, fold_in_chunks, output_spatial, pad_spatial,
+                      padding_amounts)
 
 
 class _Pooling(Layer):
@@ -60,7 +63,9 @@ class _Pooling(Layer):
         plans = self.__dict__.setdefault("_plans", {})
         spatial = inputs.shape[1:-1]
         plan = plans.get(spatial) or plans.setdefault(spatial, self._plan(spatial))
-        pads, cells, divisor = plan
+        pads, cells, divisor, positions = plan
+        if inputs.nbytes > windows.POOL_CHUNK_BYTES:
+            return self._call_in_chunks(inputs, plan)
         if self.mode == "max":
             # -inf never wins a max.
             return fold(pad_spatial(inputs, pads, -np.inf) if pads else inputs, cells, np.maximum)
@@ -68,18 +73,33 @@ class _Pooling(Layer):
         sums /= divisor if pads is None else divisor.astype(sums.dtype)
         return sums
 
+    def _call_in_chunks(self, inputs, plan):
+        """:meth:`call` for a large input, a few images at a time (see :func:`.windows.fold_in_chunks`)."""
+        pads, cells, divisor, positions = plan
+        out = np.empty((len(inputs),) + positions + inputs.shape[-1:], inputs.dtype)
+        if self.mode == "max":
+            return fold_in_chunks(pad_spatial(inputs, pads, -np.inf) if pads else inputs, cells, np.maximum, out)
+        if pads is not None:
+            divisor = divisor.astype(out.dtype)
+
+        def divide(chunk):
+            chunk /= divisor
+
+        return fold_in_chunks(pad_spatial(inputs, pads, 0.0) if pads else inputs, cells, np.add, out, divide)
+
     def _plan(self, spatial: tuple) -> tuple:
-        """``(pads or None, fold_cells plan, divisor)`` for one input size.
+        """``(pads or None, fold_cells plan, divisor, output positions)`` for one input size.
 
         The divisor of an average: the window's size, or with padding the
         count of real cells under each window.
         """
         pads = [padding_amounts(n, k, s, 1, self.padding) for n, k, s in zip(spatial, self.pool_size, self.strides)]
         padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
+        positions = tuple((n - k) // s + 1 for n, k, s in zip(padded, self.pool_size, self.strides))
         if not any(before or after for before, after in pads):
-            return None, fold_cells(padded, self.pool_size, self.strides), math.prod(self.pool_size)
+            return None, fold_cells(padded, self.pool_size, self.strides), math.prod(self.pool_size), positions
         counts = real_cells(spatial, self.pool_size, self.strides, pads) if self.mode == "average" else None
-        return pads, fold_cells(padded, self.pool_size, self.strides), counts
+        return pads, fold_cells(padded, self.pool_size, self.strides), counts, positions
 
 
 def real_cells(spatial: tuple, window: tuple, strides: tuple, pads: list) -> np.ndarray:

@@ -4,7 +4,8 @@ Padding arithmetic follows Keras 3 (and TensorFlow's ``SAME``): the total
 padding of an axis is ``max((ceil(n/s) - 1)*s + (k - 1)*d + 1 - n, 0)``,
 ``total // 2`` goes before and the odd one after. Convolution views every
 window of the padded input without copying; pooling folds the windows one
-spatial axis at a time, a strided slice per window cell.
+spatial axis at a time, a strided slice per window cell, a few images at a
+time.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def window_view(inputs: np.ndarray, window: tuple, strides: tuple, dilation: tup
     return as_strided(inputs, shape=shape, strides=strides_in_bytes, writeable=False)
 
 
+#: Input bytes a pooling folds at a time (see :func:`fold_in_chunks`).
+POOL_CHUNK_BYTES = 1 << 20
+
+
 def fold_cells(spatial: tuple, window: tuple, strides: tuple) -> list[list[tuple]]:
     """For each spatial axis, the index of every window cell's strided slice.
 
@@ -156,3 +161,45 @@ def fold(inputs: np.ndarray, plan: list[list[tuple]], ufunc: np.ufunc) -> np.nda
             ufunc(folded, result[index], out=folded)
         result, owned = folded, True
     return result if owned else result.copy()
+
+
+def fold_into(inputs: np.ndarray, plan: list[list[tuple]], ufunc: np.ufunc, out: np.ndarray) -> np.ndarray:
+    """:func:`fold`, the last fold written into ``out``; axes of one cell are sliced first."""
+    result = inputs
+    for cells in plan:
+        if len(cells) == 1:
+            result = result[cells[0]]
+    folding = [cells for cells in plan if len(cells) > 1]
+    if not folding:
+        np.copyto(out, result)
+        return out
+    for number, cells in enumerate(folding):
+        folded = ufunc(result[cells[0]], result[cells[1]], out=out if number == len(folding) - 1 else None)
+        for index in cells[2:]:
+            ufunc(folded, result[index], out=folded)
+        result = folded
+    return result
+
+
+def fold_in_chunks(inputs: np.ndarray, plan: list[list[tuple]], ufunc: np.ufunc, out: np.ndarray,
+                   finish=None) -> np.ndarray:
+    """:func:`fold` of ``inputs`` into ``out``, a few images at a time; ``finish(chunk)`` after each.
+
+    The first fold's result (half the input for a 2x2 pool) then stays in
+    the cache for the second instead of going out to memory and back.
+    Pooling uses it for inputs over ``POOL_CHUNK_BYTES``; a smaller input
+    folds at once with :func:`fold`, 2-3 us less per call at batch 1.
+    Measured per image, one thread, 2026-11-30, on a 512-row slice: the
+    MNIST convnet's first pooling (2x2 max of 26x26x32) 16.0-16.1 us in
+    chunks of 0.5-1 MiB against 20.0-21.4 us folding the whole slice
+    (64-128 KiB chunks: 21 us, their Python overhead showing), LeNet's first
+    (2x2 average of 28x28x6) 5.4-5.5 against 5.7-5.9; at 16 rows, equal.
+    """
+    per_image = max(1, inputs[:1].nbytes)
+    images = max(1, POOL_CHUNK_BYTES // per_image)
+    for start in range(0, len(inputs), images):
+        chunk = out[start:start + images]
+        fold_into(inputs[start:start + images], plan, ufunc, chunk)
+        if finish is not None:
+            finish(chunk)
+    return out
