@@ -113,10 +113,11 @@ class CpuShare:
 
 
 #: Seconds to wait before timing each function. ONNX Runtime's pool threads
-#: spin for a while after a run, waiting for the next; timed at once after
-#: ONNX Runtime, layerspec would share the cores with them (measured: up to
-#: 2x slower at batch 1).
-SETTLE_SECONDS = 0.05
+#: and OpenBLAS's spin for a while after a run, waiting for the next (OpenBLAS
+#: for about 2^28 cycles, ~0.1 s); timed at once after the other, each engine
+#: would share the cores with the other's spinning threads (measured: up to
+#: 2-3x slower at batch 1 and 32).
+SETTLE_SECONDS = 0.3
 
 
 def alternate(functions: dict, rounds: int) -> dict:
