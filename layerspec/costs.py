@@ -130,11 +130,14 @@ def _has_shape_rule(layer) -> bool:
     return type(layer).compute_output_shape is not Layer.compute_output_shape
 
 
-def macs_per_sample(model, input_shapes: list[tuple]) -> int | None:
-    """The model's multiply-accumulates per sample for these per-sample
-    input shapes (sizes known), or None if a layer's cost is unknown."""
-    macs = [cost[0] for cost in _concrete_costs(model, input_shapes)]
-    return None if any(value is None for value in macs) else int(sum(macs))
+def work_per_sample(model, input_shapes: list[tuple]) -> tuple[int | None, int]:
+    """``(multiply-accumulates, elements of layer outputs)`` per sample for
+    these per-sample input shapes (sizes known); MACs None if a layer's
+    cost is unknown."""
+    costs = _concrete_costs(model, input_shapes)
+    macs = [cost[0] for cost in costs]
+    elements = sum(cost[2] or 0 for cost in costs)
+    return (None if any(value is None for value in macs) else int(sum(macs))), int(elements)
 
 
 def _concrete_costs(model, input_shapes: list[tuple]) -> list[tuple]:

@@ -93,7 +93,8 @@ class Model:
     parallel = True
 
     def _set_graph(self, graph: Graph) -> None:
-        #: Per-sample input shapes → (MACs per sample, steps in Python), for
+        #: Per-sample input shapes → (MACs per sample, steps in Python,
+        #: output elements per sample), for
         #: deciding how to split a batch (:meth:`_workers_for`).
         self._split_facts: dict = {}
         _pick_first_outputs(graph)
@@ -584,11 +585,12 @@ class Model:
         sample_shapes = tuple(tuple(batch.shape[1:]) for batch in batches)
         known = self._split_facts.get(sample_shapes)
         if known is None:
-            from .costs import macs_per_sample
+            from .costs import work_per_sample
 
-            known = self._split_facts[sample_shapes] = (macs_per_sample(self, list(sample_shapes)),
-                                                        steps_in_python(self))
-        return workers_for(rows, *known)
+            macs, elements = work_per_sample(self, list(sample_shapes))
+            known = self._split_facts[sample_shapes] = (macs, steps_in_python(self), elements)
+        macs, recurrent, elements = known
+        return workers_for(rows, macs, recurrent, elements=elements)
 
     def as_batches(self, inputs, sources: list[str] | None = None) -> tuple[list[np.ndarray], bool]:
         """``(one batch per input, whether a single sample was given)``.

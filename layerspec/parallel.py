@@ -36,6 +36,12 @@ from .quiet import quietly
 #: split took the convnet from 4.6x ONNX Runtime's time to 3.1x, LeNet from
 #: 1.42x to 0.91x, the LSTM from 1.34-1.40x to 0.90-0.98x, the MLP even.
 MIN_ROWS_PER_WORKER = 128
+#: Multiply-adds per output element above which a model's time is its
+#: matrix products: the 784-1024-1024-10 MLP (about 900 per element) split
+#: in two took 21.7 ms at batch 1024 against 14.8 ms for its products on two
+#: BLAS threads (each slice streams every weight again); the convnet (about
+#: 70), LeNet (about 50) and the LSTM gain from splitting.
+MAX_MACS_PER_ELEMENT = 300
 #: Rows a worker computes at once: a longer slice is done in pieces of at
 #: most this many, one after another. Measured 2026-11-30: the convnet's
 #: first convolution makes 44 MB of fresh output for a 512-row piece, whose
@@ -63,7 +69,8 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def workers_for(rows: int, macs_per_row: int | None, recurrent: bool, available: int | None = None) -> int:
+def workers_for(rows: int, macs_per_row: int | None, recurrent: bool, available: int | None = None,
+                elements: int | None = None) -> int:
     """How many slices to cut a batch of ``rows`` into (1: none).
 
     Args:
@@ -71,8 +78,14 @@ def workers_for(rows: int, macs_per_row: int | None, recurrent: bool, available:
             unknown: then never split).
         recurrent: whether the model steps through time in Python.
         available: the cores to use (default: :func:`cores`).
+        elements: the elements of all layer outputs per sample: a model
+            doing more than :data:`MAX_MACS_PER_ELEMENT` multiply-adds per
+            output element is its matrix products, which BLAS already runs
+            on every core (not split unless recurrent).
     """
     if rows < 2 * MIN_ROWS_PER_WORKER or macs_per_row is None:  # batch 1 returns here, at once
+        return 1
+    if not recurrent and elements and macs_per_row > MAX_MACS_PER_ELEMENT * elements:
         return 1
     available = cores() if available is None else available
     if available < 2 or not _have_threadpoolctl():

@@ -30,6 +30,12 @@ def test_workers_for(rows, macs, recurrent, available, expected):
     assert parallel.workers_for(rows, macs, recurrent, available) == expected
 
 
+@pytest.mark.parametrize("elements, recurrent, expected", [(10_000, False, 2), (3_000, False, 1), (3_000, True, 2)])
+def test_a_model_of_matrix_products_is_left_to_blas(elements, recurrent, expected):
+    # 10^6 MACs per row: over 300 per output element with 3,000 elements.
+    assert parallel.workers_for(1024, 10**6, recurrent, 2, elements=elements) == expected
+
+
 def model_of(path, **build):
     model = layerspec.load(str(path), **build)
     model.init(seed=0)
@@ -43,7 +49,7 @@ def both_ways(model, inputs):
     return alone, model.predict(inputs)
 
 
-@pytest.mark.parametrize("spec, shape", [("lenet5.yaml", (256, 28, 28, 1)), ("mnist_mlp.yaml", (512, 784)),
+@pytest.mark.parametrize("spec, shape", [("lenet5.yaml", (256, 28, 28, 1)), ("conv_transpose_decoder.yaml", (512, 32)),
                                          ("conv_autoencoder.yaml", (256, 28, 28, 1))])
 def test_slices_give_what_one_thread_gives(spec, shape, monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
@@ -76,8 +82,9 @@ def test_an_error_in_a_later_slice_names_its_row_in_the_whole_batch(monkeypatch)
 
 def test_worker_threads_keep_numpy_quiet(monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    model = model_of(SPECS / "mnist_mlp.yaml")
-    x = np.full((512, 784), 3e38, dtype=np.float32)  # overflows to inf, then NaN in the softmax
+    model = model_of(SPECS / "lenet5.yaml")
+    x = np.full((512, 28, 28, 1), 3e38, dtype=np.float32)  # overflows to inf, then NaN in the softmax
+    assert model._workers_for([x]) == 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = model.predict(x)
@@ -86,6 +93,14 @@ def test_worker_threads_keep_numpy_quiet(monkeypatch):
 
 def test_a_model_told_not_to_split_runs_on_one_thread(monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
-    model = model_of(SPECS / "mnist_mlp.yaml")
+    model = model_of(SPECS / "lenet5.yaml")
+    batch = np.zeros((1024, 28, 28, 1), np.float32)
+    assert model._workers_for([batch]) == 2
     model.parallel = False
+    assert model._workers_for([batch]) == 1
+
+
+def test_a_stack_of_matrix_products_is_not_split(monkeypatch):
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    model = model_of(SPECS / "mnist_mlp.yaml")
     assert model._workers_for([np.zeros((1024, 784), np.float32)]) == 1
