@@ -8,7 +8,6 @@ test_pooling.py; differently chunked results are compared with a
 tolerance, never bit for bit.
 """
 
-import threading
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from layerspec.layers import conv, windows
 from layerspec.layers.conv import Conv1D, Conv2D
 from layerspec.layers.pooling import AveragePooling2D, MaxPooling1D, MaxPooling2D
+from tests.layers.concurrency import assert_threads_agree_with_calls_alone
 from tests.layers.test_conv import TOLERANCE, bias_of, conv1d_reference, conv2d_reference, random_layer
 from tests.layers.test_pooling import pool2d_reference, random_input
 
@@ -124,27 +124,7 @@ def test_cell_major_from_several_threads_at_once(force_cells):
     assert layer._plan((12, 12), 1, 4).cells
     rng = np.random.default_rng(1)
     inputs = [rng.standard_normal((9, 12, 12, 1)).astype(np.float32) for _ in range(4)]
-    alone = [{rows: layer(x[:rows]) for rows in range(1, 10)} for x in inputs]
-    failures = []
-    together = threading.Barrier(len(inputs))
-
-    def work(index):
-        draw = np.random.default_rng(index)
-        try:
-            together.wait()
-            for _ in range(60):
-                rows = int(draw.integers(1, 10))
-                if not np.allclose(layer(inputs[index][:rows]), alone[index][rows], rtol=1e-5, atol=1e-5):
-                    failures.append((index, rows))
-        except Exception as error:  # a thread's exception would otherwise pass unseen
-            failures.append((index, repr(error)))
-
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(len(inputs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert_threads_agree_with_calls_alone(layer, inputs, most_rows=9, calls=60)
 
 
 def test_cost_model_picks_cell_major_for_one_channel_only_where_it_pays():

@@ -2,7 +2,6 @@
 activations, banded and chunked convolutions, the LSTM's fused step, Dense's
 transposed product. Values are checked against the plain-loop references."""
 
-import threading
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from layerspec.layers.core import Dense
 from layerspec.layers.normalization import BatchNormalization
 from layerspec.layers.prepared import derived, forget
 from layerspec.layers.recurrent import LSTM
+from tests.layers.concurrency import assert_threads_agree_with_calls_alone
 from tests.layers.test_conv import TOLERANCE, bias_of, conv1d_reference, conv2d_reference, random_layer
 from tests.layers.test_recurrent import built_layer, float64_weights, lstm_cell, run_reference
 
@@ -309,29 +309,9 @@ def test_conv_from_several_threads_at_once():
     random_layer(layer, (1, 10, 10, 3))
     rng = np.random.default_rng(1)
     inputs = [rng.standard_normal((16, 10, 10, 3)).astype(np.float32) for _ in range(4)]
-    alone = [{rows: layer(x[:rows]) for rows in range(1, 17)} for x in inputs]
-    failures = []
-    # All four start together: with the buffers shared by mistake, this
-    # failed in 40 runs out of 40 (with 30 steps a thread: 28 of 40).
-    together = threading.Barrier(len(inputs))
-
-    def work(index):
-        draw = np.random.default_rng(index)
-        try:
-            together.wait()
-            for _ in range(100):
-                rows = int(draw.integers(1, 17))
-                if not np.allclose(layer(inputs[index][:rows]), alone[index][rows], rtol=1e-5, atol=1e-5):
-                    failures.append((index, rows))
-        except Exception as error:  # a thread's exception would otherwise pass unseen
-            failures.append((index, repr(error)))
-
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(len(inputs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    # With the buffers shared by mistake, this failed in 40 runs out of 40
+    # (with 30 calls a thread: 28 of 40).
+    assert_threads_agree_with_calls_alone(layer, inputs, most_rows=16, calls=100)
 
 
 def test_tile_width_cost_model_picks_bands_for_narrow_layers_only():
