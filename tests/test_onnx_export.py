@@ -19,7 +19,7 @@ from layerspec.errors import LayerspecError
 from layerspec.onnx_builder import MAX_OPSET, MIN_OPSET, ExportError
 from layerspec.onnx_export import describe_requirements, export_onnx, write_onnx
 from tests.conftest import SPECS
-from tests.onnx_helpers import assert_onnx_matches, model_of, session_of
+from tests.onnx_helpers import assert_onnx_matches, model_of
 
 MLP = """
 name: mlp
