@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .layers.base import format_shape
 from .registry import normalize
+from .summary import check_depth
 
 #: What colours a box: a layer type's family. Types not listed are "other".
 FAMILIES = ("input", "dense", "conv", "pool", "norm", "recurrent", "attention", "embedding", "merge",
@@ -281,18 +282,8 @@ def diagram_from_summary(summary: dict, depth: int | None = None) -> Diagram:
     of what leaves it; edges inside it are dropped, edges in and out kept.
     Applications above ``depth`` stay frames, as in ``summary --depth``.
     """
-    check_depth(depth)
+    check_depth(depth, "diagram")
     return _Builder(summary, depth).build()
-
-
-def check_depth(depth) -> None:
-    """Refuse a depth that is not None or a whole number ≥ 0."""
-    if depth is None or (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0):
-        return
-    from .errors import ArgumentError
-
-    raise ArgumentError(f"the diagram depth must be a whole number ≥ 0 (or None for every level), got {depth!r}",
-                        argument="depth")
 
 
 def model_inputs(summary: dict) -> dict:

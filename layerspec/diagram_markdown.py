@@ -15,8 +15,9 @@ note pointing at ``layerspec plot``.
 
 from __future__ import annotations
 
-from .diagram import Box, BoxNames, Diagram, Edge, Frame, check_depth, diagram_from_summary, model_inputs
+from .diagram import Box, BoxNames, Diagram, Edge, Frame, diagram_from_summary, model_inputs
 from .plot_text import render_mermaid
+from .summary import check_depth
 
 #: Mermaid's default limits on a diagram (``maxTextSize``, ``maxEdges``), which GitHub keeps.
 MAX_TEXT = 50_000
@@ -28,7 +29,7 @@ def summary_diagram_markdown(summary: dict, depth: int | None = None) -> str:
     """A fenced Mermaid block of the model (blocks folded below ``depth``,
     as ``summary --depth``), to follow :func:`layerspec.summary.render_markdown`'s
     table after a blank line."""
-    check_depth(depth)
+    check_depth(depth, "diagram")
     return _fitted(summary, depth, lambda fold: (diagram_from_summary(summary, fold), {}))
 
 
@@ -45,7 +46,7 @@ def diff_diagram_markdown(old_summary: dict, new_summary: dict, diff: dict, dept
     followed, with its old edges in and out attached to what became of its
     neighbours.
     """
-    check_depth(depth)
+    check_depth(depth, "diagram")
     block = _fitted(new_summary, depth, lambda fold: _highlighted(old_summary, new_summary, diff, fold))
     return f"{block}\n\n{LEGEND}"
 

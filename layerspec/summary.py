@@ -575,7 +575,7 @@ def _displayed(summary: dict, columns, depth: int | None = None) -> tuple[list[s
     """The columns and rows a table shows: a graph's also its inputs, as
     ``InputLayer`` rows, and what feeds each layer ("Connected to"); a
     model with blocks its block tree, folded below ``depth``."""
-    _check_depth(depth)
+    check_depth(depth)
     columns = list(columns)
     lines = _tree(summary["layers"], summary.get("blocks") or [], depth)
     if not is_graph_summary(summary):
@@ -590,12 +590,14 @@ def _displayed(summary: dict, columns, depth: int | None = None) -> tuple[list[s
     return columns, [_Line(0, f"{row['name']} ({row['type']})", row) for row in inputs] + lines
 
 
-def _check_depth(depth) -> None:
+def check_depth(depth, what: str = "summary") -> None:
+    """Refuse a block depth that is not None or a whole number ≥ 0 (the
+    ``what`` depth: the summary's, a diagram's)."""
     if depth is None or (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0):
         return
     from .errors import ArgumentError
 
-    raise ArgumentError(f"the summary depth must be a whole number ≥ 0 (or None for every level), got {depth!r}",
+    raise ArgumentError(f"the {what} depth must be a whole number ≥ 0 (or None for every level), got {depth!r}",
                         argument="depth")
 
 
