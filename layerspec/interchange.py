@@ -150,7 +150,7 @@ def export_onnx_file(spec_path: str, output: str, weights: str | None = None, se
     """
     from .arrays import refuse_overwriting_inputs
     from .onnx_export import export_onnx, import_onnx, write_onnx
-    from .spec import build_model, locate, read_spec
+    from .spec import build_model, locate_layer, read_spec
 
     import_onnx("exporting to ONNX")
     if isinstance(output, (str, os.PathLike)):
@@ -160,11 +160,8 @@ def export_onnx_file(spec_path: str, output: str, weights: str | None = None, se
     _set_weights(model, weights, seed)
     try:
         export = export_onnx(model, opset)
-    except LayerspecError as error:
-        # A layer ONNX cannot express: point at its entry in the spec.
-        if error.layer_index is not None:
-            locate(error, spec)
-        raise
+    except LayerspecError as error:  # a layer ONNX cannot express: its entry in the spec
+        raise locate_layer(error, spec) from None
     return model, export, write_onnx(export, output)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from .arguments import suggest
 from .arrays import refuse_overwriting_inputs
 from .errors import DataError, LayerspecError
-from .spec import build_located, build_model, locate, read_spec
+from .spec import build_located, build_model, locate, locate_layer, read_spec
 
 #: Memory for one batch's activations when --max-memory is not given.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -189,9 +189,7 @@ def _onnx_runtime_engine(model, spec):
     try:
         return OnnxRuntimeEngine(model)
     except LayerspecError as error:
-        if error.layer_index is not None:
-            locate(error, spec)
-        raise
+        raise locate_layer(error, spec) from None
 
 
 def _input_files(inputs, names: list[str]) -> tuple[list[str], list[str]]:

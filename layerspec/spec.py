@@ -798,6 +798,13 @@ def locate(error: LayerspecError, spec: Spec) -> LayerspecError:
     return error
 
 
+def locate_layer(error: LayerspecError, spec: Spec) -> LayerspecError:
+    """Point an error about one layer (an exporter's refusal) at its entry;
+    any other error is left as it is (:func:`locate` would place it at
+    ``input``)."""
+    return locate(error, spec) if error.layer_index is not None else error
+
+
 def _construct(layer: LayerSpec):
     from .layers.base import Layer
     from .registry import arguments_of
