@@ -309,13 +309,8 @@ class _Scope:
 
 
 def _node_proto(helper, node: OnnxNode):
-    attributes = {}
-    for key, value in node.attributes.items():
-        if isinstance(value, GraphBuilder):
-            raise TypeError("a subgraph attribute must be made with graph_proto first")
-        attributes[key] = value
     return helper.make_node(node.op_type, node.inputs, node.outputs, name=node.name, domain=node.domain or None,
-                            **attributes)
+                            **node.attributes)
 
 
 #: NumPy dtypes as ONNX's TensorProto element types.

@@ -58,6 +58,7 @@ MIN_RECURRENT_ROWS_PER_WORKER = 256
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _controller = None
 
 
@@ -88,7 +89,7 @@ def workers_for(rows: int, macs_per_row: int | None, recurrent: bool, available:
     if not recurrent and elements and macs_per_row > MAX_MACS_PER_ELEMENT * elements:
         return 1
     available = cores() if available is None else available
-    if available < 2 or not _have_threadpoolctl():
+    if available < 2:
         return 1
     workers = min(available, rows // MIN_ROWS_PER_WORKER)
     if recurrent:
@@ -141,22 +142,15 @@ def _resources(workers: int):
     """The shared thread pool (grown to ``workers``) and threadpoolctl's
     controller, made once: making a controller inspects every loaded
     library (milliseconds), limiting with it only calls BLAS's setter."""
-    global _pool, _controller
+    global _pool, _pool_size, _controller
     with _lock:
-        if _pool is None or _pool._max_workers < workers:
+        if _pool_size < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerspec")
+            _pool, _pool_size = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerspec"), workers
         if _controller is None:
             from threadpoolctl import ThreadpoolController
 
             _controller = ThreadpoolController()
         return _pool, _controller
 
-
-def _have_threadpoolctl() -> bool:
-    try:
-        import threadpoolctl  # noqa: F401
-    except ImportError:
-        return False
-    return True
