@@ -685,7 +685,7 @@ PLOT_FORMAT_NAMES = {"svg": "SVG", "dot": "Graphviz DOT", "mermaid": "Mermaid"}
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=True),
-              help="The file to write: .svg, .dot/.gv or .mmd (default: SVG on standard output).")
+              help="The file to write: .svg, .dot/.gv or .mmd ('-' or none: standard output; SVG unless --format).")
 @click.option("--format", "output_format", type=click.Choice(list(PLOT_FORMATS)),
               help="svg (drawn by layerspec), dot (Graphviz) or mermaid (default: from -o's extension).")
 @click.option("--depth", type=click.IntRange(min=0), metavar="N",
@@ -707,6 +707,8 @@ def plot(spec, output, output_format, depth, direction, input_shape, variant, se
     from .spec import build_model, read_spec
     from .summary import summarize
 
+    if output == STDOUT_OUTPUT:
+        output = None
     chosen = output_format or _plot_format_of(output)
     data = summarize(build_model(read_spec(spec, _settings(variant, set_values)), input_shape))
     diagram = diagram_from_summary(data, depth=depth)

@@ -107,3 +107,10 @@ def test_diagram_goes_with_markdown_only(cli, command):
     result = cli(*command, "--diagram")
     assert result.exit_code == 2
     assert "--diagram goes with --format markdown" in result.stderr
+
+
+def test_plot_dash_o_dash_is_standard_output(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = ok(cli, "plot", SIAMESE, "-o", "-", "--format", "mermaid").stdout
+    assert len(parse_flowchart(text).nodes) == 6
+    assert list(tmp_path.iterdir()) == []
