@@ -578,7 +578,7 @@ class Model:
         """How many threads share this batch (see :mod:`layerspec.parallel`);
         1 for batches too small to split, decided before anything else."""
         rows = len(batches[0])
-        if rows < 256 or not self.parallel:  # two slices of parallel.MIN_ROWS_PER_WORKER
+        if rows < 32 or not self.parallel:  # two slices of parallel.MIN_ROWS_PER_WORKER
             return 1
         from .parallel import steps_in_python, workers_for
 

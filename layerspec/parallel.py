@@ -20,9 +20,11 @@ count.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,12 +32,12 @@ from .errors import ValueAtIndexError
 from .quiet import quietly
 
 #: Rows below which a slice is not worth a thread. Measured 2026-11-30
-#: (benchmarks/vs_onnxruntime.py): split in two at batch 32, the MLP took
-#: 2.5 ms against 1.24 ms and the convnet 1.5x its time (one BLAS call
-#: with two threads beats two with one at that size); at 1024 rows the
-#: split took the convnet from 4.6x ONNX Runtime's time to 3.1x, LeNet from
-#: 1.42x to 0.91x, the LSTM from 1.34-1.40x to 0.90-0.98x, the MLP even.
-MIN_ROWS_PER_WORKER = 128
+#: (benchmarks/vs_onnxruntime.py, min of 7 alternating rounds): split in
+#: two at batch 32, the convnet took 1.97 ms against 2.25 and LeNet 1.22
+#: against 1.76; at batch 16 the convnet was even (1.33 against 1.31 ms).
+#: At 1024 rows the split took the convnet from 4.6x ONNX Runtime's time to
+#: 3.1x, LeNet from 1.42x to 0.91x, the LSTM from 1.34-1.40x to 0.90-0.98x.
+MIN_ROWS_PER_WORKER = 16
 #: Multiply-adds per output element above which a model's time is its
 #: matrix products: the 784-1024-1024-10 MLP (about 900 per element) split
 #: in two took 21.7 ms at batch 1024 against 14.8 ms for its products on two
@@ -50,8 +52,9 @@ MAX_MACS_PER_ELEMENT = 300
 #: LeNet unchanged.
 MAX_ROWS_PER_PIECE = 256
 #: Multiply-accumulates per slice below which splitting costs more than it
-#: saves (thread hand-off and BLAS re-limiting are ~20-40 us per call).
-MIN_MACS_PER_WORKER = 50_000_000
+#: saves: handing slices to the pool and back takes 40-80 us a call on
+#: these machines. LeNet at batch 32 (6.8M a slice) gains.
+MIN_MACS_PER_WORKER = 5_000_000
 #: For models with a recurrent layer: rows per slice below which each
 #: step's NumPy calls are too small to run outside the GIL.
 MIN_RECURRENT_ROWS_PER_WORKER = 256
@@ -59,7 +62,7 @@ MIN_RECURRENT_ROWS_PER_WORKER = 256
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
-_controller = None
+_blas_controllers: list | None = None
 
 
 def cores() -> int:
@@ -116,18 +119,37 @@ def walk_in_slices(walk, batches: list, workers: int) -> list:
     at once, each taking pieces of rows (at most
     :data:`MAX_ROWS_PER_PIECE`), the outputs joined in order.
 
-    Each slice runs in its own thread with NumPy's warnings off, as the
-    whole pass does; BLAS runs one thread per slice meanwhile. An error
-    about a row names its index in the whole batch.
+    The calling thread is one of the workers (one hand-off to the pool
+    fewer: 40-80 us on these machines, which counts at batch 32). Each
+    runs with NumPy's warnings off, as the whole pass does; BLAS runs one
+    thread per worker meanwhile. Every piece is finished before anything
+    is returned or raised; an error about a row names its index in the
+    whole batch (the first piece's error, if several fail).
     """
     rows = len(batches[0])
     pieces = workers * max(1, -(-rows // (workers * MAX_ROWS_PER_PIECE)))
     bounds = [rows * k // pieces for k in range(pieces + 1)]
     slices = [[batch[start:stop] for batch in batches] for start, stop in zip(bounds, bounds[1:])]
-    pool, controller = _resources(workers)
-    with controller.limit(limits=1, user_api="blas"):
-        futures = [pool.submit(_walk_slice, walk, part, start) for part, start in zip(slices, bounds)]
-        results = [future.result() for future in futures]
+    results: list = [None] * pieces
+    errors: list = [None] * pieces
+    taking = itertools.count()  # next() on it is atomic: each piece is taken once
+
+    def work() -> None:
+        while (piece := next(taking)) < pieces:
+            try:
+                results[piece] = _walk_slice(walk, slices[piece], bounds[piece])
+            except BaseException as error:  # re-raised below, in the caller
+                errors[piece] = error
+
+    pool = _thread_pool(workers - 1)
+    with one_blas_thread():
+        helpers = [pool.submit(work) for _ in range(workers - 1)]
+        work()
+        for helper in helpers:
+            helper.result()
+    for error in errors:
+        if error is not None:
+            raise error
     return [np.concatenate(outputs, axis=0) for outputs in zip(*results)]
 
 
@@ -138,19 +160,46 @@ def _walk_slice(walk, batches: list, offset: int) -> list:
         raise error.shifted(offset) from None
 
 
-def _resources(workers: int):
-    """The shared thread pool (grown to ``workers``) and threadpoolctl's
-    controller, made once: making a controller inspects every loaded
-    library (milliseconds), limiting with it only calls BLAS's setter."""
-    global _pool, _pool_size, _controller
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    """The shared thread pool, grown to ``workers``."""
+    global _pool, _pool_size
     with _lock:
         if _pool_size < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool, _pool_size = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerspec"), workers
-        if _controller is None:
+        return _pool
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS held to one thread inside, its thread counts put back after.
+
+    Costs a few microseconds: threadpoolctl's controller is made once (it
+    inspects every loaded library, milliseconds), then only BLAS's getter
+    and setter are called. The counts are put back by the thread that
+    saved them: OpenBLAS (0.3.31) ignores a count raised from another
+    thread after one thread lowered it. BLAS's count is one setting for
+    the whole process, so models run from several threads at once may
+    leave it at one thread (slower, never wrong).
+    """
+    libraries = _blas_libraries()
+    saved = [(library, library.num_threads) for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, threads in saved:
+            library.set_num_threads(threads)
+
+
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded (made once)."""
+    global _blas_controllers
+    with _lock:
+        if _blas_controllers is None:
             from threadpoolctl import ThreadpoolController
 
-            _controller = ThreadpoolController()
-        return _pool, _controller
-
+            _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_controllers

@@ -16,12 +16,12 @@ from tests.conftest import SPECS
 
 @pytest.mark.parametrize("rows, macs, recurrent, available, expected", [
     (1, 10**9, False, 2, 1),           # batch 1: never
-    (255, 10**9, False, 2, 1),         # fewer than two slices of 128 rows
-    (256, 10**9, False, 2, 2),
+    (31, 10**9, False, 2, 1),          # fewer than two slices of 16 rows
+    (32, 10**9, False, 2, 2),
     (1024, 10**9, False, 1, 1),        # one core
     (1024, None, False, 2, 1),         # unknown cost
-    (1024, 90_000, False, 2, 1),       # 46M MACs a slice: not worth a thread
-    (1024, 100_000, False, 2, 2),      # 51M
+    (64, 150_000, False, 2, 1),        # 4.8M MACs a slice: not worth a thread
+    (64, 160_000, False, 2, 2),        # 5.1M
     (1024, 10**6, False, 4, 4),
     (511, 10**9, True, 2, 1),          # recurrent: 255 rows a slice is too few
     (512, 10**9, True, 2, 2),
@@ -104,3 +104,19 @@ def test_a_stack_of_matrix_products_is_not_split(monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     model = model_of(SPECS / "mnist_mlp.yaml")
     assert model._workers_for([np.zeros((1024, 784), np.float32)]) == 1
+
+
+def test_blas_is_held_to_one_thread_inside_and_put_back_after():
+    libraries = parallel._blas_libraries()
+    if not libraries:
+        pytest.skip("NumPy reports no BLAS library")
+    before = [library.num_threads for library in libraries]
+    with parallel.one_blas_thread():
+        with parallel.one_blas_thread():  # nested: the inner one puts back one thread
+            pass
+        inside = [library.num_threads for library in libraries]
+    assert inside == [1] * len(libraries)
+    assert [library.num_threads for library in libraries] == before
+    with pytest.raises(KeyError), parallel.one_blas_thread():
+        raise KeyError("put back on the way out of an error too")
+    assert [library.num_threads for library in libraries] == before
