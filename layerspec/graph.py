@@ -113,6 +113,7 @@ class Graph:
     def refresh(self) -> None:
         """Recompute what follows from the wiring (after sources change)."""
         self.__dict__.pop("_walk_plan", None)
+        self.__dict__.pop("_forward_plan", None)
         self._plan_frees()
 
     #: Whether any tensor carries a mask: then the forward pass carries
@@ -193,15 +194,18 @@ class Graph:
         if apply is None and self.carries_masks:
             return self._walk_masked(inputs, observe)
         values = list(inputs) + [None] * len(self.nodes)
-        for node, sources, several, picks, slot, frees in self._plan():
+        for node, sources, several, picks, slot, frees, fused in self._plan(apply is None and observe is None):
             if picks:  # some input is one output of a node with several
                 argument = [values[tensor] if index is None else values[tensor][index] for tensor, index in picks]
                 argument = argument if several else argument[0]
             else:
                 argument = [values[source] for source in sources] if several else values[sources[0]]
-            # ``apply`` None: the forward pass, the layer's own call (one
-            # Python call less per node, which a batch-1 pass notices).
-            values[slot] = node.layer.call(argument) if apply is None else apply(node, argument)
+            if fused is not None:
+                values[slot] = fused(argument)
+            else:
+                # ``apply`` None: the forward pass, the layer's own call (one
+                # Python call less per node, which a batch-1 pass notices).
+                values[slot] = node.layer.call(argument) if apply is None else apply(node, argument)
             if observe is not None:
                 observe(node, values)
             for tensor in frees:
@@ -214,7 +218,7 @@ class Graph:
         mask comes from ``compute_mask`` where the plan says it has one."""
         values = list(inputs) + [None] * len(self.nodes)
         masks: list = [None] * len(values)
-        for node, sources, several, _, slot, frees in self._plan():
+        for node, sources, several, _, slot, frees, _ in self._plan():
             argument = [pick(values, source) for source in sources]
             mask = [pick(masks, source) if masks[split_source(source)[0]] is not None else None
                     for source in sources]
@@ -231,17 +235,50 @@ class Graph:
                 values[tensor] = masks[tensor] = None
         return [pick(values, source) for source in self.outputs]
 
-    def _plan(self) -> list[tuple]:
+    def _plan(self, fused: bool = False) -> list[tuple]:
         """Per node, what the walker reads, made once: a batch-1 forward pass
-        is short enough for attribute look-ups per node to show."""
-        plan = self.__dict__.get("_walk_plan")
+        is short enough for attribute look-ups per node to show.
+
+        ``fused``: the forward pass's plan, where a node whose result only
+        the next node reads, and whose layer offers to run together with
+        that node's (:meth:`Layer.fused_with`), makes one entry of both: it
+        reads the first node's inputs, writes the second's result and frees
+        what either frees. Its last item is then the call doing both (None
+        elsewhere).
+        """
+        key = "_forward_plan" if fused else "_walk_plan"
+        plan = self.__dict__.get(key)
         if plan is None:
-            first = len(self.inputs)
-            plan = [(node, node.sources, node.several_inputs,
-                     [split_source(source) for source in node.sources] if _has_picks(node.sources) else None,
-                     first + node.index, node.frees) for node in self.nodes]
-            self._walk_plan = plan
+            plan = self._fused_entries() if fused else [self._entry(node) for node in self.nodes]
+            self.__dict__[key] = plan
         return plan
+
+    def _entry(self, node: Node, slot_node: Node | None = None, frees: tuple | None = None,
+               call: Callable | None = None) -> tuple:
+        picks = [split_source(source) for source in node.sources] if _has_picks(node.sources) else None
+        slot_node = slot_node or node
+        return (node, node.sources, node.several_inputs, picks, len(self.inputs) + slot_node.index,
+                node.frees if frees is None else frees, call)
+
+    def _fused_entries(self) -> list[tuple]:
+        readers, kept = self.consumers(), {split_source(source)[0] for source in self.outputs}
+        entries, index = [], 0
+        while index < len(self.nodes):
+            node = self.nodes[index]
+            following = self.nodes[index + 1] if index + 1 < len(self.nodes) else None
+            tensor = self.tensor_of(node)
+            call = None
+            if following is not None and following.sources == (tensor,) and readers[tensor] == [following] \
+                    and tensor not in kept:
+                offer = getattr(node.layer, "fused_with", None)  # any object with ``call`` can be a layer here
+                call = offer(following.layer) if offer is not None else None
+            if call is None:
+                entries.append(self._entry(node))
+                index += 1
+            else:
+                entries.append(self._entry(node, following, node.frees + following.frees, call))
+                index += 2
+        return entries
 
     def live_after(self, sizes: Sequence) -> list:
         """The total of ``sizes`` held at each node's peak, by the walker's rule.

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import layerspec
+from layerspec.errors import DataError
 from layerspec.graph import Graph, GraphInput, Node, chain
 from tests.conftest import SPECS
 
@@ -133,6 +134,98 @@ def test_walker_with_no_apply_calls_each_layer():
 
     graph = chain([Double(), Double()])
     assert graph.walk([3], None) == [12]
+
+
+class Producer:
+    """A stand-in layer offering to run together with a ``Consumer`` after it."""
+
+    takes_several_inputs = False
+
+    def __init__(self):
+        self.calls = []
+
+    def call(self, value):
+        self.calls.append("call")
+        return f"p({value})"
+
+    def fused_with(self, following):
+        if not isinstance(following, Consumer):
+            return None
+        return lambda value: self.calls.append("fused") or f"c(p({value}))"
+
+
+class Consumer(One):
+    def call(self, value):
+        return f"c({value})"
+
+
+def test_the_forward_pass_runs_a_layer_and_the_next_together_where_offered():
+    producer = Producer()
+    graph = chain([producer, Consumer(), One()])
+    graph.nodes[2].layer.call = lambda value: f"o({value})"
+    assert graph.walk(["x"], None) == ["o(c(p(x)))"]
+    assert producer.calls == ["fused"]
+    # The entry writes the consumer's tensor and frees what both free.
+    fused_entry = graph._plan(fused=True)[0]
+    assert fused_entry[4] == 2 and fused_entry[5] == (0, 1)
+    assert len(graph._plan(fused=True)) == 2 and len(graph._plan()) == 3
+
+
+def test_apply_and_observe_see_every_node():
+    producer = Producer()
+    graph = chain([producer, Consumer()])
+    assert graph.walk(["x"], lambda graph_node, value: f"{type(graph_node.layer).__name__}({value})") == \
+        ["Consumer(Producer(x))"]
+    assert graph.walk(["x"], None, observe=lambda node, values: None) == ["c(p(x))"]
+    assert producer.calls == ["call"]
+
+
+@pytest.mark.parametrize("graph", [
+    # the producer's result is read again further down
+    Graph([GraphInput("x")], [Node(Producer(), (0,)), Node(Consumer(), (1,)), node("m", 1, 2, several=True)], [3]),
+    # it is a model output
+    Graph([GraphInput("x")], [Node(Producer(), (0,)), Node(Consumer(), (1,))], [1, 2]),
+    # the consumer reads something else too
+    Graph([GraphInput("x")], [Node(Producer(), (0,)), Node(Consumer(), (1, 0))], [2]),
+    # the consumer is not the next node
+    Graph([GraphInput("x")], [Node(Producer(), (0,)), node("b", 0), Node(Consumer(), (1,))], [2, 3]),
+], ids=["read-twice", "an-output", "two-sources", "not-adjacent"])
+def test_a_result_anything_else_needs_is_never_fused_away(graph):
+    entries = graph._plan(fused=True)
+    assert all(entry[6] is None for entry in entries) and len(entries) == len(graph.nodes)
+
+
+def test_a_model_fuses_its_convolutions_and_poolings_and_computes_the_same(monkeypatch):
+    model = layerspec.loads("""
+input: [12, 12, 1]
+layers:
+  - {type: Conv2D, filters: 8, kernel_size: 3, activation: relu}
+  - {type: MaxPooling2D, pool_size: 2}
+  - {type: Conv2D, filters: 4, kernel_size: 2, activation: relu}
+  - {type: MaxPooling2D, pool_size: 2}
+  - {type: Flatten}
+  - {units: 3}
+""").init(seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 12, 12, 1)).astype(np.float32)
+    entries = model.graph._plan(fused=True)
+    assert [entry[6] is not None for entry in entries] == [True, True, False, False]
+    expected = x
+    for layer in model.layers:
+        expected = layer.call(expected)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_model_refuses_a_too_small_input_before_a_fused_pair_runs():
+    model = layerspec.loads("""
+input: [null, null, 2]
+layers:
+  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}
+  - {type: MaxPooling2D, pool_size: 8}
+""").init(seed=0)
+    with pytest.raises(DataError) as caught:
+        model.predict(np.zeros((2, 9, 9, 2), np.float32))
+    assert str(caught.value) == ("input: layer 2 'max_pooling2d' (MaxPooling2D): pool_size (8, 8) is larger than "
+                                 "its input (7, 7) with padding 'valid'")
 
 
 def held(values) -> list[int]:

@@ -473,6 +473,16 @@ class Layer:
         """The computation. Subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement call()")
 
+    def fused_with(self, following: "Layer"):
+        """A function computing ``following.call(self.call(x))`` faster, or None.
+
+        The forward pass uses it where ``following`` alone reads this
+        layer's result (a convolution and the max pooling after it run
+        chunk by chunk without the convolution's whole output). It must give
+        the same values and raise the same errors as the two calls.
+        """
+        return None
+
     def __call__(self, inputs):
         """Apply the layer: to arrays, computing now (building and drawing
         random weights on first use); to symbolic tensors from

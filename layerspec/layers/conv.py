@@ -57,6 +57,7 @@ from ..registry import register
 from .base import Layer, format_shape
 from .core import known_product, relu_in_place
 from .prepared import derived
+from .pooling import _Pooling
 from .windows import as_tuple, check_rank, output_spatial, pad_spatial, padding_amounts, window_view
 
 
@@ -311,6 +312,29 @@ class ConvPlan:
         rows = self.images * self.rows * self.tiles
         return kept_chunk_buffers(self, dtype, with_bias, rows, self.depth, aligned=True, transposed=self.cells)
 
+    def output_buffer(self, size: int, dtype) -> np.ndarray:
+        """An uninitialised vector of ``size`` values for a chunk's output, reused by this thread."""
+        kept = getattr(self._local, "output", None)
+        if kept is None or kept.size < size or kept.dtype != dtype:
+            kept = self._local.output = np.empty(size, dtype)
+        return kept
+
+    def pooled_windows(self, block: np.ndarray, window: tuple, positions: tuple) -> np.ndarray:
+        """The im2col rows of ``block`` under a pool ``window`` (height,
+        width) that tiles the output, as a view: ``(pool_h, pool_w, images,
+        pooled_h, pooled_w, kh, kw, in)``, each output at its cell of its
+        pool window; cell-major (width 1 only), the window axes ``kh, kw,
+        in`` come first instead."""
+        (kernel_h, kernel_w), (stride_h, stride_w), (dilation_h, dilation_w) = (self.kernel_size, self.strides,
+                                                                                self.dilation)
+        image, row, column, channel = block.strides
+        (pool_h, pool_w), (pooled_h, pooled_w) = window, positions
+        by_cell = ((pool_h, row * stride_h), (pool_w, column * stride_w), (len(block), image),
+                   (pooled_h, row * stride_h * pool_h), (pooled_w, column * stride_w * pool_w))
+        in_window = ((kernel_h, row * dilation_h), (kernel_w, column * dilation_w), (self.channels, channel))
+        axes = in_window + by_cell if self.cells else by_cell + in_window
+        return strided_view(block, tuple(size for size, _ in axes), tuple(step for _, step in axes))
+
     def windows(self, block: np.ndarray) -> np.ndarray:
         """Every im2col row of ``block`` (padded, C-contiguous), as a view.
 
@@ -431,8 +455,33 @@ class _Conv(Layer):
 
     # -- computing --------------------------------------------------------
     def call(self, inputs):
+        return self._call(inputs)
+
+    def fused_with(self, following):
+        """A max pooling right after this convolution runs with it (see :meth:`call_pooled`)."""
+        if type(following).call is not _Pooling.call or following.mode != "max" or following.rank != self.rank \
+                or type(self).call is not _Conv.call or not self._commutes_with_max():
+            return None
+        return lambda inputs: self.call_pooled(inputs, following)
+
+    def call_pooled(self, inputs, pool):
+        """``pool.call(self.call(inputs))`` for a max pooling ``pool``, the
+        whole convolution output never made: each chunk is pooled as soon
+        as its product is written, while it is in cache, and the
+        activation (ReLU or none, which commute with a max: the same values
+        bit for bit) runs on the pooled chunk, a quarter of the size under
+        a 2x2 pool. Where that cannot be done (a pooling that pads, chunks
+        of part of an image) it is the two calls.
+        """
+        return self._call(inputs, pool)
+
+    def _commutes_with_max(self) -> bool:
+        return self.activation is activations.relu or self.activation is activations.linear
+
+    def _call(self, inputs, pool=None):
         if self.groups > DENSE_GROUPS_LIMIT:
-            return self._call_by_group(inputs)
+            outputs = self._call_by_group(inputs)
+            return outputs if pool is None else pool.call(outputs)
         dtype = self.kernel.dtype
         if inputs.dtype == dtype and inputs.flags.c_contiguous:
             x = inputs
@@ -448,22 +497,44 @@ class _Conv(Layer):
             # a formulation without structural zeros (one check of the input
             # costs far less than the product).
             if self.groups > 1:
-                return self._call_by_group(x)
+                outputs = self._call_by_group(x)
+                return outputs if pool is None else pool.call(outputs)
             plan = self._plan(x.shape[1:-1], channels, dtype.itemsize, banded=False)
+        pooling = None if pool is None else self._pooling(plan, pool, batch, dtype)
+        if pool is not None and pooling is None:
+            return pool.call(self._call(x))
         if self.rank == 1:
             x = x.reshape(batch, 1, x.shape[1], channels)
         out_h, out_w = plan.output
-        outputs = np.empty((batch, out_h, out_w, self.filters), dtype)
         # An activation that changes the shape (glu) or works along another
         # axis than the last runs once on the whole output, not on each
         # chunk written into it.
         reshaping = activations.needs_whole_output(self.activation)
         if batch:
             matrix = derived(self, ("matrix", plan.width, dtype.str), lambda: self._kernel_matrix(plan, dtype))
+        if pooling is not None:
+            self._convolve_pooled(x, plan, matrix, *pooling)
+            return pooling[0]
+        outputs = np.empty((batch, out_h, out_w, self.filters), dtype)
+        if batch:
             self._convolve(x, plan, matrix, outputs, activations.linear if reshaping else self.activation)
         if self.rank == 1:
             outputs = outputs.reshape(batch, out_w, self.filters)
         return self.activation(outputs) if reshaping else outputs
+
+    def _pooling(self, plan: ConvPlan, pool, batch: int, dtype) -> tuple | None:
+        """``(pooled output, pool window)`` when ``pool`` can pool each chunk
+        as it is made: whole images per chunk, plain im2col (not banded), a
+        pooling that pads nothing and whose windows tile the output
+        (strides equal to the window); else None. The window is (height,
+        width), height 1 for one spatial axis."""
+        if not batch or plan.rows != plan.output[0] or plan.width != 1 or pool.strides != pool.pool_size:
+            return None
+        pads, _, _, positions = pool.plan_for(plan.output if self.rank == 2 else plan.output[1:])
+        if pads is not None or min(positions) < 1:
+            return None
+        window = pool.pool_size if self.rank == 2 else (1,) + pool.pool_size
+        return np.empty((batch,) + positions + (self.filters,), dtype), window
 
     def _plan(self, spatial: tuple, channels: int, itemsize: int, banded: bool = True) -> ConvPlan:
         """The plan for one input size, made once; ``banded=False``: plain im2col (tile width 1)."""
@@ -526,6 +597,52 @@ class _Conv(Layer):
                 result = activations.apply_inplace(activation, chunk)
                 if result is not chunk:
                     chunk[...] = result
+
+    def _convolve_pooled(self, x: np.ndarray, plan: ConvPlan, matrix: np.ndarray, pooled: np.ndarray,
+                         window: tuple) -> None:
+        """Fill ``pooled`` chunk by chunk: pad, im2col, one product, max pool, activation.
+
+        The im2col rows are ordered by cell of the pool window first, so
+        the product is one contiguous block per cell and the pool is a
+        maximum of whole blocks (no strided passes); outputs no window
+        covers are not computed at all. The activation runs on the pooled
+        values only.
+        """
+        batch, (height, width), dtype = len(x), plan.spatial, x.dtype
+        (top, _), (left, _) = plan.pads
+        columns, padded = plan.buffers(dtype, len(matrix) == plan.depth + 1)
+        cells = window[0] * window[1]
+        per_image = math.prod(pooled.shape[1:-1])
+        positions = (1,) + pooled.shape[1:-1] if self.rank == 1 else pooled.shape[1:-1]
+        relu = self.activation is activations.relu
+        buffer = plan.output_buffer(cells * plan.images * per_image * self.filters, dtype)
+        for start in range(0, batch, plan.images):
+            count = min(plan.images, batch - start)
+            if plan.padded != plan.spatial:
+                block = padded[:count]
+                block[:, top:top + height, left:left + width] = x[start:start + count]
+            else:
+                block = x[start:start + count]
+            windows = plan.pooled_windows(block, window, positions)
+            rows = cells * count * per_image
+            if plan.cells:
+                im2col = columns[:, :rows]
+                np.copyto(im2col[:plan.depth].reshape(windows.shape), windows)
+                im2col = im2col.T
+            else:
+                im2col = columns[:rows]
+                np.copyto(im2col[:, :plan.depth].reshape(windows.shape), windows)
+            products = buffer[:rows * self.filters].reshape(cells, count * per_image, self.filters)
+            np.matmul(im2col, matrix, out=products.reshape(rows, self.filters))
+            target = pooled[start:start + count].reshape(count * per_image, self.filters)
+            if cells == 1:
+                np.copyto(target, products[0])
+            else:
+                np.maximum(products[0], products[1], out=target)
+                for cell in range(2, cells):
+                    np.maximum(target, products[cell], out=target)
+            if relu:
+                relu_in_place(target)
 
     def _call_by_group(self, inputs):
         """Many groups: strided windows and one batched product over the groups."""

@@ -59,10 +59,14 @@ class _Pooling(Layer):
         cells, outputs = self.count_macs(input_shape), known_product(self.compute_output_shape(input_shape)[1:])
         return None if cells is None else cells + (outputs if self.mode == "average" else 0)
 
-    def call(self, inputs):
+    def plan_for(self, spatial: tuple) -> tuple:
+        """``(pads or None, fold_cells plan, divisor, output positions)`` for
+        inputs of this spatial size, made once (see :meth:`_plan`)."""
         plans = self.__dict__.setdefault("_plans", {})
-        spatial = inputs.shape[1:-1]
-        plan = plans.get(spatial) or plans.setdefault(spatial, self._plan(spatial))
+        return plans.get(spatial) or plans.setdefault(spatial, self._plan(spatial))
+
+    def call(self, inputs):
+        plan = self.plan_for(inputs.shape[1:-1])
         pads, cells, divisor, positions = plan
         if inputs.nbytes > windows.POOL_CHUNK_BYTES:
             return self._call_in_chunks(inputs, plan)

@@ -1,0 +1,181 @@
+"""A convolution and the max pooling after it, run as one (``Conv2D.call_pooled``).
+
+The fused path orders im2col rows by cell of the pool window and pools whole
+blocks of the product, skipping outputs no window covers; the activation
+runs on the pooled values. It is checked against the plain-loop references
+of test_conv.py and test_pooling.py, against the two calls made one after
+the other (to float32 rounding: the products have other row counts), and
+the cases it must leave to the two calls are checked to take them.
+"""
+
+import numpy as np
+import pytest
+
+from layerspec.layers import conv
+from layerspec.layers.conv import Conv1D, Conv2D
+from layerspec.layers.pooling import AveragePooling2D, MaxPooling1D, MaxPooling2D
+from tests.layers.concurrency import assert_threads_agree_with_calls_alone
+from tests.layers.test_conv import TOLERANCE, bias_of, conv1d_reference, conv2d_reference, random_layer
+from tests.layers.test_pooling import pool1d_reference, pool2d_reference
+
+
+def reference_2d(layer, pool, x):
+    expected = conv2d_reference(x, layer.kernel.value, bias_of(layer), layer.strides, layer.padding,
+                                layer.dilation_rate, layer.groups)
+    if layer.activation.__name__ == "relu":
+        expected = np.maximum(expected, 0)
+    return pool2d_reference(expected, pool.pool_size, pool.strides, pool.padding, "max")
+
+
+def fused(layer, pool, x):
+    """The fused call, asserting it really fused (no whole convolution output)."""
+    calls = []
+    original = layer._convolve
+    layer._convolve = lambda *args: calls.append(args) or original(*args)
+    try:
+        out = layer.call_pooled(x, pool)
+    finally:
+        del layer._convolve
+    assert not calls, "took the two calls"
+    return out
+
+
+@pytest.fixture(params=[True, False], ids=["cell-major", "window-by-window"])
+def cells(request, monkeypatch):
+    monkeypatch.setattr(conv, "tile_width", lambda *args: 1)
+    monkeypatch.setattr(conv, "cell_major", lambda *args: request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kwargs, pool, shape", [
+    ({"kernel_size": 3, "activation": "relu"}, MaxPooling2D(2), (3, 10, 10, 1)),           # the MNIST convnet's
+    ({"kernel_size": 3, "activation": "relu"}, MaxPooling2D(2), (2, 11, 9, 3)),            # odd: last row dropped
+    ({"kernel_size": (2, 3), "padding": "same"}, MaxPooling2D((2, 3)), (2, 8, 9, 2)),
+    ({"kernel_size": 3, "strides": 2, "use_bias": False, "activation": "relu"}, MaxPooling2D(3), (2, 15, 13, 1)),
+    ({"kernel_size": 3, "dilation_rate": 2, "padding": "same"}, MaxPooling2D(2), (2, 9, 9, 2)),
+    ({"kernel_size": 3, "groups": 2, "activation": "relu"}, MaxPooling2D(2), (2, 8, 8, 4)),
+    ({"kernel_size": 1}, MaxPooling2D(1), (2, 5, 4, 3)),                                   # a one-cell window
+])
+def test_fused_conv2d_and_max_pooling_match_plain_loops(cells, kwargs, pool, shape):
+    layer = Conv2D(filters=6, **kwargs)
+    x = random_layer(layer, shape)
+    out = fused(layer, pool, x)
+    expected = reference_2d(layer, pool, x)
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+    np.testing.assert_allclose(out, pool(layer(x)), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, pool, shape", [
+    ({"kernel_size": 3, "activation": "relu"}, MaxPooling1D(2), (3, 13, 1)),
+    ({"kernel_size": 2, "padding": "causal", "dilation_rate": 2}, MaxPooling1D(3), (2, 14, 3)),
+])
+def test_fused_conv1d_and_max_pooling_match_plain_loops(cells, kwargs, pool, shape):
+    layer = Conv1D(filters=4, **kwargs)
+    x = random_layer(layer, shape)
+    out = fused(layer, pool, x)
+    expected = conv1d_reference(x, layer.kernel.value, bias_of(layer), layer.strides[0], layer.padding,
+                                layer.dilation_rate[0], layer.groups)
+    if layer.activation.__name__ == "relu":
+        expected = np.maximum(expected, 0)
+    expected = pool1d_reference(expected, pool.pool_size[0], pool.strides[0], pool.padding, "max")
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, **TOLERANCE)
+
+
+@pytest.mark.parametrize("chunk_bytes", [3000, 20000, 1 << 18])
+def test_chunks_of_a_few_images_give_the_same_values(monkeypatch, cells, chunk_bytes):
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    layer, pool = Conv2D(5, 3, activation="relu"), MaxPooling2D(2)
+    x = random_layer(layer, (7, 9, 8, 1))
+    expected = reference_2d(layer, pool, x)
+    for rows in (7, 1, 4):  # the kept buffers serve smaller batches too
+        np.testing.assert_allclose(fused(layer, pool, x[:rows]), expected[:rows], **TOLERANCE)
+
+
+def test_infinities_and_nan_land_where_the_two_calls_put_them(cells):
+    layer, pool = Conv2D(4, 3, activation="relu"), MaxPooling2D(2)
+    x = random_layer(layer, (2, 9, 9, 1))
+    x[0, 1, 1, 0], x[1, 6, 5, 0], x[1, 0, 7, 0] = np.inf, -np.inf, np.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        out, expected = fused(layer, pool, x), pool(layer(x))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+    assert np.isnan(out).any() and np.isinf(out).any()
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, pool", [
+    (Conv2D(4, 3, activation="relu"), MaxPooling2D(3, strides=2)),        # overlapping windows
+    (Conv2D(4, 3, activation="relu"), MaxPooling2D(2, padding="same")),   # a pooling that pads (9 -> 7 is odd)
+    (Conv2D(4, 3, activation="tanh"), MaxPooling2D(2)),                   # checked below: not offered at all
+])
+def test_what_cannot_be_fused_takes_the_two_calls(cells, layer, pool):
+    x = random_layer(layer, (2, 9, 9, 2))
+    if layer.activation.__name__ == "tanh":
+        assert layer.fused_with(pool) is None
+        return
+    assert layer.fused_with(pool) is not None
+    np.testing.assert_array_equal(layer.call_pooled(x, pool), pool(layer(x)))
+
+
+def test_a_pool_larger_than_the_convolution_output_gives_what_the_two_calls_give():
+    # Nothing: a model refuses such an input before any layer runs (test_graph.py).
+    layer, pool = Conv2D(4, 3, activation="relu"), MaxPooling2D(8)
+    x = random_layer(layer, (2, 9, 9, 2))
+    assert layer.call_pooled(x, pool).shape == pool.call(layer.call(x)).shape == (2, 0, 0, 4)
+
+
+def test_banded_layers_and_images_chunked_by_rows_take_the_two_calls(monkeypatch):
+    # LeNet's first layer is banded (tile width 14): its kernel matrix has
+    # no row per output, so the rows cannot be ordered by pool cell.
+    layer, pool = Conv2D(6, 5, padding="same", activation="relu"), MaxPooling2D(2)
+    x = random_layer(layer, (2, 28, 28, 1))
+    assert layer._plan((28, 28), 1, 4).width > 1
+    np.testing.assert_array_equal(layer.call_pooled(x, pool), pool(layer(x)))
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one output row of one image per chunk
+    narrow = Conv2D(6, 3, activation="relu")
+    x = random_layer(narrow, (2, 9, 9, 3))
+    assert narrow._plan((9, 9), 3, 4).rows < 7
+    np.testing.assert_array_equal(narrow.call_pooled(x, pool), pool(narrow(x)))
+
+
+def test_only_max_pooling_of_the_same_rank_after_a_plain_convolution_is_offered():
+    layer = Conv2D(4, 3, activation="relu")
+    assert layer.fused_with(MaxPooling2D(2)) is not None
+    assert Conv2D(4, 3).fused_with(MaxPooling2D(2)) is not None              # linear commutes with a max
+    assert layer.fused_with(AveragePooling2D(2)) is None
+    assert layer.fused_with(MaxPooling1D(2)) is None
+    assert Conv1D(4, 3).fused_with(MaxPooling1D(2)) is not None
+
+    class Shifted(Conv2D):  # a user's subclass may compute something else
+        def call(self, inputs):
+            return super().call(inputs) + 1
+
+    class Minimum(MaxPooling2D):
+        def call(self, inputs):
+            return -super().call(-inputs)
+
+    assert Shifted(4, 3).fused_with(MaxPooling2D(2)) is None
+    assert layer.fused_with(Minimum(2)) is None
+
+
+def test_an_empty_batch():
+    layer, pool = Conv2D(4, 3, activation="relu"), MaxPooling2D(2)
+    random_layer(layer, (1, 8, 8, 1))
+    assert layer.call_pooled(np.zeros((0, 8, 8, 1), np.float32), pool).shape == (0, 3, 3, 4)
+
+
+def test_from_several_threads_at_once(cells):
+    # Each thread has its own im2col matrix and product buffer.
+    layer, pool = Conv2D(8, 3, activation="relu"), MaxPooling2D(2)
+    random_layer(layer, (1, 12, 12, 2))
+
+    class Fused:
+        def __call__(self, x):
+            return layer.call_pooled(x, pool)
+
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal((9, 12, 12, 2)).astype(np.float32) for _ in range(4)]
+    assert_threads_agree_with_calls_alone(Fused(), inputs, most_rows=9, calls=40)
