@@ -13,7 +13,10 @@ graph whose every node takes the tensor just above it.
 
 The walker frees each tensor after its last consumer (model outputs stay to
 the end), so the memory a forward pass holds, and the figure the summary
-reports for it, follow one rule: :meth:`Graph.live_after`.
+reports for it, follow one rule: :meth:`Graph.live_after`. The forward pass
+alone may run a node and the next as one call where the first layer offers
+it (``Layer.fused_with``: a convolution and its max pooling) and nothing
+else reads the first's result; it then holds less than that figure.
 """
 
 from __future__ import annotations
