@@ -122,9 +122,10 @@ def walk_in_slices(walk, batches: list, workers: int) -> list:
     The calling thread is one of the workers (one hand-off to the pool
     fewer: 40-80 us on these machines, which counts at batch 32). Each
     runs with NumPy's warnings off, as the whole pass does; BLAS runs one
-    thread per worker meanwhile. Every piece is finished before anything
-    is returned or raised; an error about a row names its index in the
-    whole batch (the first piece's error, if several fail).
+    thread per worker meanwhile. After an error no new piece starts, and
+    the pieces under way finish before it is raised; an error about a row
+    names its index in the whole batch (the first piece's error, if
+    several fail).
     """
     rows = len(batches[0])
     pieces = workers * max(1, -(-rows // (workers * MAX_ROWS_PER_PIECE)))
@@ -135,7 +136,8 @@ def walk_in_slices(walk, batches: list, workers: int) -> list:
     taking = itertools.count()  # next() on it is atomic: each piece is taken once
 
     def work() -> None:
-        while (piece := next(taking)) < pieces:
+        # After an error (or Ctrl-C in the caller) no new piece is started.
+        while not any(errors) and (piece := next(taking)) < pieces:
             try:
                 results[piece] = _walk_slice(walk, slices[piece], bounds[piece])
             except BaseException as error:  # re-raised below, in the caller

@@ -120,3 +120,20 @@ def test_blas_is_held_to_one_thread_inside_and_put_back_after():
     with pytest.raises(KeyError), parallel.one_blas_thread():
         raise KeyError("put back on the way out of an error too")
     assert [library.num_threads for library in libraries] == before
+
+
+def test_after_an_error_no_new_piece_starts_and_the_error_names_its_row(monkeypatch):
+    monkeypatch.setattr(parallel, "MAX_ROWS_PER_PIECE", 10)
+    started = []
+
+    def walk(batches):
+        started.append(int(batches[0][0]))
+        if batches[0][0] == 100:
+            raise ValueAtIndexError("input", "a bad value", (3,))
+        return [batches[0] * 2]
+
+    with pytest.raises(ValueAtIndexError) as caught:
+        parallel.walk_in_slices(walk, [np.arange(200)], 2)
+    assert caught.value.index == (103,)  # row 3 of the piece starting at row 100
+    assert len(started) < 14  # of 20 pieces: 11 before the failing one, then one each at most
+    assert parallel.walk_in_slices(walk, [np.arange(101, 301)], 2)[0].tolist() == list(range(202, 602, 2))

@@ -491,7 +491,7 @@ class _Conv(Layer):
         activation (ReLU or none, which commute with a max: the same
         values) runs on the pooled chunk, a quarter of the size under a 2x2
         pool. Where that cannot be done (a pooling that pads, chunks
-        of part of an image) it is the two calls.
+        of part of an image, another activation) it is the two calls.
         """
         return self._call(inputs, pool)
 
@@ -548,7 +548,8 @@ class _Conv(Layer):
         pooling that pads nothing and whose windows tile the output
         (strides equal to the window); else None. The window is (height,
         width), height 1 for one spatial axis."""
-        if not batch or plan.rows != plan.output[0] or plan.width != 1 or pool.strides != pool.pool_size:
+        if not batch or plan.rows != plan.output[0] or plan.width != 1 or pool.strides != pool.pool_size \
+                or not self._commutes_with_max():  # checked again: an activation may be set after the offer
             return None
         pads, _, _, positions = pool.plan_for(plan.output if self.rank == 2 else plan.output[1:])
         if pads is not None or min(positions) < 1:

@@ -11,9 +11,11 @@ the cases it must leave to the two calls are checked to take them.
 import numpy as np
 import pytest
 
+from layerspec import activations
 from layerspec.layers import conv
 from layerspec.layers.conv import Conv1D, Conv2D
 from layerspec.layers.pooling import AveragePooling2D, MaxPooling1D, MaxPooling2D
+from layerspec.layers.volumetric import Conv3D, MaxPooling3D
 from tests.layers.concurrency import assert_threads_agree_with_calls_alone
 from tests.layers.test_conv import TOLERANCE, bias_of, conv1d_reference, conv2d_reference, random_layer
 from tests.layers.test_pooling import pool1d_reference, pool2d_reference
@@ -159,6 +161,15 @@ def test_only_max_pooling_of_the_same_rank_after_a_plain_convolution_is_offered(
 
     assert Shifted(4, 3).fused_with(MaxPooling2D(2)) is None
     assert layer.fused_with(Minimum(2)) is None
+    assert Conv3D(4, 3).fused_with(MaxPooling3D(2)) is None  # its own call
+
+
+def test_an_activation_changed_after_the_offer_takes_the_two_calls():
+    layer, pool = Conv2D(4, 3, activation="relu"), MaxPooling2D(2)
+    x = random_layer(layer, (2, 8, 8, 1))
+    fused_call = layer.fused_with(pool)
+    layer.activation = activations.tanh
+    np.testing.assert_array_equal(fused_call(x), pool(layer(x)))
 
 
 def test_an_empty_batch():
