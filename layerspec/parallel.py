@@ -4,9 +4,9 @@ NumPy's matrix products use every core (BLAS has its own threads), but its
 elementwise work (activations, biases, pooling folds, window copies) runs
 on one, and on the benchmark models that work is a large part of the time.
 So a batch big enough is cut into one slice per core, and each slice runs
-the whole layer pipeline in a thread of its own, while BLAS is held to one
-thread per caller (``threadpoolctl``): the cores then share all the work,
-not only the products. NumPy releases the GIL inside ufuncs and BLAS
+the whole layer pipeline in a thread (the calling thread is one of them),
+while BLAS is held to one thread (``threadpoolctl``): the cores then share
+all the work, not only the products. NumPy releases the GIL inside ufuncs and BLAS
 calls, so the threads run at once wherever arrays are large; where they
 are small (a recurrent step at a small batch) Python's per-call work would
 serialise them, which is why :func:`workers_for` decides from the work per
@@ -32,9 +32,10 @@ from .errors import ValueAtIndexError
 from .quiet import quietly
 
 #: Rows below which a slice is not worth a thread. Measured 2026-11-30
-#: (benchmarks/vs_onnxruntime.py, min of 7 alternating rounds): split in
-#: two at batch 32, the convnet took 1.97 ms against 2.25 and LeNet 1.22
-#: against 1.76; at batch 16 the convnet was even (1.33 against 1.31 ms).
+#: (benchmarks/vs_onnxruntime.py): split in two at batch 32, the convnet
+#: took 2.10-2.43x ONNX Runtime's time against 2.31-2.50x whole (1.78
+#: against 2.07 in a quieter run); at batch 16 it was even (1.33 against
+#: 1.31 ms).
 #: At 1024 rows the split took the convnet from 4.6x ONNX Runtime's time to
 #: 3.1x, LeNet from 1.42x to 0.91x, the LSTM from 1.34-1.40x to 0.90-0.98x.
 MIN_ROWS_PER_WORKER = 16
@@ -52,9 +53,12 @@ MAX_MACS_PER_ELEMENT = 300
 #: LeNet unchanged.
 MAX_ROWS_PER_PIECE = 256
 #: Multiply-accumulates per slice below which splitting costs more than it
-#: saves: handing slices to the pool and back takes 40-80 us a call on
-#: these machines. LeNet at batch 32 (6.8M a slice) gains.
-MIN_MACS_PER_WORKER = 5_000_000
+#: saves: handing a slice to the pool and back takes 40-80 us on these
+#: machines, and two threads making small NumPy calls slow each other (each
+#: call hands the GIL over). LeNet at batch 32 (6.8M a slice) was slower
+#: split in three runs of four (2.34-2.94x ONNX Runtime against
+#: 2.14-2.53x); the convnet (39M a slice) faster in three of four.
+MIN_MACS_PER_WORKER = 20_000_000
 #: For models with a recurrent layer: rows per slice below which each
 #: step's NumPy calls are too small to run outside the GIL.
 MIN_RECURRENT_ROWS_PER_WORKER = 256

@@ -20,8 +20,8 @@ from tests.conftest import SPECS
     (32, 10**9, False, 2, 2),
     (1024, 10**9, False, 1, 1),        # one core
     (1024, None, False, 2, 1),         # unknown cost
-    (64, 150_000, False, 2, 1),        # 4.8M MACs a slice: not worth a thread
-    (64, 160_000, False, 2, 2),        # 5.1M
+    (64, 600_000, False, 2, 1),        # 19.2M MACs a slice: not worth a thread
+    (64, 640_000, False, 2, 2),        # 20.5M
     (1024, 10**6, False, 4, 4),
     (511, 10**9, True, 2, 1),          # recurrent: 255 rows a slice is too few
     (512, 10**9, True, 2, 2),
