@@ -334,9 +334,10 @@ class ConvPlan:
         """The im2col rows of ``block`` under a pool ``window`` (height,
         width) that tiles the output, as a view: ``(pool_h, pool_w, images,
         pooled_h, pooled_w, kh, kw, in)``, each output at its cell of its
-        pool window; cell-major (width 1 only), the window axes ``kh, kw,
-        in`` come first instead. The layout is worked out once per block
-        layout (a batch-1 pass notices the Python)."""
+        pool window; cell-major, the window axes ``kh, kw, in`` come first
+        instead; banded, ``(pool_h, images, pooled_h, tiles, kh, span *
+        in)`` (a tile holds whole windows). The layout is worked out once
+        per block layout (a batch-1 pass notices the Python)."""
         key = (window, positions, block.strides)
         layout = self._pooled_layouts.get(key)
         if layout is None:
@@ -344,12 +345,18 @@ class ConvPlan:
                 self.kernel_size, self.strides, self.dilation)
             image, row, column, channel = block.strides
             (pool_h, pool_w), (pooled_h, pooled_w) = window, positions
-            by_cell = ((pool_h, row * stride_h), (pool_w, column * stride_w), (0, image),
-                       (pooled_h, row * stride_h * pool_h), (pooled_w, column * stride_w * pool_w))
-            in_window = ((kernel_h, row * dilation_h), (kernel_w, column * dilation_w), (self.channels, channel))
+            if self.width > 1:  # a tile holds whole windows: only rows are ordered by cell
+                by_cell = ((pool_h, row * stride_h), (0, image), (pooled_h, row * stride_h * pool_h),
+                           (self.tiles, column * stride_w * self.width))
+                in_window = ((kernel_h, row * dilation_h), (self.depth // kernel_h, channel))
+            else:
+                by_cell = ((pool_h, row * stride_h), (pool_w, column * stride_w), (0, image),
+                           (pooled_h, row * stride_h * pool_h), (pooled_w, column * stride_w * pool_w))
+                in_window = ((kernel_h, row * dilation_h), (kernel_w, column * dilation_w),
+                             (self.channels, channel))
             axes = in_window + by_cell if self.cells else by_cell + in_window
             layout = self._pooled_layouts[key] = ([size for size, _ in axes], tuple(step for _, step in axes),
-                                                  5 if self.cells else 2)
+                                                  [size for size, _ in axes].index(0))
         shape, strides, images_axis = layout
         shape = shape.copy()
         shape[images_axis] = len(block)
@@ -478,20 +485,21 @@ class _Conv(Layer):
         return self._call(inputs)
 
     def fused_with(self, following):
-        """A max pooling right after this convolution runs with it (see :meth:`call_pooled`)."""
-        if type(following).call is not _Pooling.call or following.mode != "max" or following.rank != self.rank \
-                or type(self).call is not _Conv.call or not self._commutes_with_max():
+        """A pooling right after this convolution runs with it (see :meth:`call_pooled`)."""
+        if type(following).call is not _Pooling.call or following.rank != self.rank \
+                or type(self).call is not _Conv.call or activations.needs_whole_output(self.activation):
             return None
         return lambda inputs: self.call_pooled(inputs, following)
 
     def call_pooled(self, inputs, pool):
-        """``pool.call(self.call(inputs))`` for a max pooling ``pool``, the
-        whole convolution output never made: each chunk is pooled as soon
-        as its product is written, while it is in cache, and the
-        activation (ReLU or none, which commute with a max: the same
-        values) runs on the pooled chunk, a quarter of the size under a 2x2
-        pool. Where that cannot be done (a pooling that pads, chunks
-        of part of an image, another activation) it is the two calls.
+        """``pool.call(self.call(inputs))`` for a max or average pooling
+        ``pool``, the whole convolution output never made: each chunk is
+        activated and pooled as soon as its product is written, while it is
+        in cache. Before a max pooling, a ReLU or no activation runs on the
+        pooled values instead (they commute with a max), a quarter of the
+        size under a 2x2 pool. Where that cannot be done (a pooling whose
+        windows overlap or pad, chunks of part of an image, a banded tile
+        that splits a window) it is the two calls.
         """
         return self._call(inputs, pool)
 
@@ -521,8 +529,6 @@ class _Conv(Layer):
                 return outputs if pool is None else pool.call(outputs)
             plan = self._plan(x.shape[1:-1], channels, dtype.itemsize, banded=False)
         pooling = None if pool is None else self._pooling(plan, pool, batch, dtype)
-        if pool is not None and pooling is None:
-            return pool.call(self._call(x))
         if self.rank == 1:
             x = x.reshape(batch, 1, x.shape[1], channels)
         out_h, out_w = plan.output
@@ -530,31 +536,38 @@ class _Conv(Layer):
         # axis than the last runs once on the whole output, not on each
         # chunk written into it.
         reshaping = activations.needs_whole_output(self.activation)
+        if pooling is not None:
+            window = pooling[1]
+            matrix = derived(self, ("matrix", plan.width, dtype.str, window[1]),
+                             lambda: self._kernel_matrix(plan, dtype, window[1]))
+            self._convolve_pooled(x, plan, matrix, pool, *pooling)
+            return pooling[0]
         if batch:
             matrix = derived(self, ("matrix", plan.width, dtype.str), lambda: self._kernel_matrix(plan, dtype))
-        if pooling is not None:
-            self._convolve_pooled(x, plan, matrix, *pooling)
-            return pooling[0]
         outputs = np.empty((batch, out_h, out_w, self.filters), dtype)
         if batch:
             self._convolve(x, plan, matrix, outputs, activations.linear if reshaping else self.activation)
         if self.rank == 1:
             outputs = outputs.reshape(batch, out_w, self.filters)
-        return self.activation(outputs) if reshaping else outputs
+        outputs = self.activation(outputs) if reshaping else outputs
+        return outputs if pool is None else pool.call(outputs)
 
     def _pooling(self, plan: ConvPlan, pool, batch: int, dtype) -> tuple | None:
         """``(pooled output, pool window)`` when ``pool`` can pool each chunk
-        as it is made: whole images per chunk, plain im2col (not banded), a
-        pooling that pads nothing and whose windows tile the output
-        (strides equal to the window); else None. The window is (height,
-        width), height 1 for one spatial axis."""
-        if not batch or plan.rows != plan.output[0] or plan.width != 1 or pool.strides != pool.pool_size \
-                or not self._commutes_with_max():  # checked again: an activation may be set after the offer
+        as it is made: whole images per chunk, a pooling that pads nothing
+        and whose windows tile the output (strides equal to the window), a
+        banded tile holding whole windows, an activation that can run on
+        pieces; else None. The window is (height, width), height 1 for one
+        spatial axis."""
+        if not batch or plan.rows != plan.output[0] or pool.strides != pool.pool_size \
+                or activations.needs_whole_output(self.activation):  # checked again: set after the offer?
+            return None
+        window = pool.pool_size if self.rank == 2 else (1,) + pool.pool_size
+        if plan.width > 1 and plan.width % window[1]:
             return None
         pads, _, _, positions = pool.plan_for(plan.output if self.rank == 2 else plan.output[1:])
         if pads is not None or min(positions) < 1:
             return None
-        window = pool.pool_size if self.rank == 2 else (1,) + pool.pool_size
         return np.empty((batch,) + positions + (self.filters,), dtype), window
 
     def _plan(self, spatial: tuple, channels: int, itemsize: int, banded: bool = True) -> ConvPlan:
@@ -567,14 +580,22 @@ class _Conv(Layer):
             plan = plans[key] = ConvPlan(self, spatial, channels, itemsize, banded)
         return plan
 
-    def _kernel_matrix(self, plan: ConvPlan, dtype) -> np.ndarray:
+    def _kernel_matrix(self, plan: ConvPlan, dtype, pool_width: int = 1) -> np.ndarray:
+        """The kernel matrix of ``plan``; banded under a pool ``pool_width``
+        wide, its output columns ordered by cell of the pool window first
+        (see :meth:`_convolve_pooled`)."""
         kernel = self.kernel.value
         if self.groups > 1:
             kernel = block_diagonal(kernel, self.groups)
         if self.rank == 1:
             kernel = kernel[np.newaxis]
         bias = None if self.bias is None else self.bias.value
-        return kernel_matrix(kernel, bias, plan.width, plan.strides[1], plan.dilation[1], dtype)
+        matrix = kernel_matrix(kernel, bias, plan.width, plan.strides[1], plan.dilation[1], dtype)
+        if plan.width == 1 or pool_width == 1:
+            return matrix
+        # Tile column j = j' * pool_width + cell goes to block ``cell``, place j'.
+        columns = np.arange(plan.width * self.filters).reshape(-1, pool_width, self.filters)
+        return np.ascontiguousarray(matrix[:, columns.transpose(1, 0, 2).reshape(-1)])
 
     def _convolve(self, x: np.ndarray, plan: ConvPlan, matrix: np.ndarray, outputs: np.ndarray,
                   activation) -> None:
@@ -619,24 +640,30 @@ class _Conv(Layer):
                 if result is not chunk:
                     chunk[...] = result
 
-    def _convolve_pooled(self, x: np.ndarray, plan: ConvPlan, matrix: np.ndarray, pooled: np.ndarray,
+    def _convolve_pooled(self, x: np.ndarray, plan: ConvPlan, matrix: np.ndarray, pool, pooled: np.ndarray,
                          window: tuple) -> None:
-        """Fill ``pooled`` chunk by chunk: pad, im2col, one product, max pool, activation.
+        """Fill ``pooled`` chunk by chunk: pad, im2col, one product, activation, pool.
 
-        The im2col rows are ordered by cell of the pool window first, so
-        the product is one contiguous block per cell and the pool is a
-        maximum of whole blocks (no strided passes); outputs no window
-        covers are not computed at all. The activation runs on the pooled
-        values only.
+        The product comes out as one contiguous block per cell of the pool
+        window, so the pool is one reduction over whole blocks (no strided
+        passes): plain im2col orders its rows by cell, ``(cells, rows,
+        filters)``; a banded one orders its rows by the window's row and
+        its kernel matrix's columns by the window's column, ``(pool_h,
+        rows, pool_w, columns)``. Outputs no window covers are not
+        computed. Before a max pooling a ReLU (or no activation) is the
+        reduction's start value, 0, instead of a pass of its own.
         """
         batch, (height, width), dtype = len(x), plan.spatial, x.dtype
         (top, _), (left, _) = plan.pads
         columns, padded = plan.buffers(dtype, len(matrix) == plan.depth + 1)
-        cells = window[0] * window[1]
         per_image = math.prod(pooled.shape[1:-1])
         positions = (1,) + pooled.shape[1:-1] if self.rank == 1 else pooled.shape[1:-1]
-        start_from = {"initial": 0} if self.activation is activations.relu else {}
-        buffer = plan.output_buffer(cells * plan.images * per_image * self.filters, dtype)
+        cells, filters = window[0] * window[1], self.filters
+        out_columns = plan.width * filters
+        after_pool = pool.mode == "max" and self._commutes_with_max()
+        reduce = (np.maximum if pool.mode == "max" else np.add).reduce
+        start_from = {"initial": 0} if after_pool and self.activation is activations.relu else {}
+        buffer = plan.output_buffer(cells * plan.images * per_image * filters, dtype)
         for start in range(0, batch, plan.images):
             count = min(plan.images, batch - start)
             if plan.padded != plan.spatial:
@@ -645,7 +672,7 @@ class _Conv(Layer):
             else:
                 block = x[start:start + count]
             windows = plan.pooled_windows(block, window, positions)
-            rows = cells * count * per_image
+            rows = cells * count * per_image * filters // out_columns
             if plan.cells:
                 im2col = columns[:, :rows]
                 np.copyto(im2col[:plan.depth].reshape(windows.shape), windows)
@@ -653,13 +680,23 @@ class _Conv(Layer):
             else:
                 im2col = columns[:rows]
                 np.copyto(im2col[:, :plan.depth].reshape(windows.shape), windows)
-            products = buffer[:rows * self.filters].reshape(cells, count * per_image, self.filters)
-            np.matmul(im2col, matrix, out=products.reshape(rows, self.filters))
-            # One call pools the blocks and, starting from 0, applies the
-            # ReLU too: fewer calls hold the GIL less when slices of a batch
-            # run in threads (four calls took 2-3x longer than alone there).
-            np.maximum.reduce(products, axis=0, out=pooled[start:start + count].reshape(count * per_image,
-                                                                                       self.filters), **start_from)
+            products = buffer[:rows * out_columns].reshape(rows, out_columns)
+            np.matmul(im2col, matrix, out=products)
+            if not after_pool:
+                values = products.reshape(-1, filters)  # the activation sees channels last
+                result = activations.apply_inplace(self.activation, values)
+                if result is not values:
+                    values[...] = result
+            if plan.width == 1:
+                blocks, axes = products.reshape(cells, -1, filters), 0
+            else:
+                blocks, axes = products.reshape(window[0], rows // window[0], window[1], -1), (0, 2)
+            target = pooled[start:start + count].reshape(blocks.shape[1], blocks.shape[-1])
+            # One call pools every block (fewer calls hold the GIL less when
+            # slices of a batch run in threads: four took 2-3x their time alone).
+            reduce(blocks, axis=axes, out=target, **start_from)
+            if pool.mode == "average":
+                target /= cells
 
     def _call_by_group(self, inputs):
         """Many groups: strided windows and one batched product over the groups."""

@@ -1,11 +1,13 @@
-"""A convolution and the max pooling after it, run as one (``Conv2D.call_pooled``).
+"""A convolution and the pooling after it, run as one (``Conv2D.call_pooled``).
 
-The fused path orders im2col rows by cell of the pool window and pools whole
-blocks of the product, skipping outputs no window covers; the activation
-runs on the pooled values. It is checked against the plain-loop references
-of test_conv.py and test_pooling.py, against the two calls made one after
-the other (to float32 rounding: the products have other row counts), and
-the cases it must leave to the two calls are checked to take them.
+The fused path orders the product by cell of the pool window (im2col rows,
+and a banded kernel matrix's columns) and pools whole blocks of it,
+skipping outputs no window covers; before a max pooling a ReLU runs on the
+pooled values. It is checked against the plain-loop references of
+test_conv.py and test_pooling.py, against the two calls made one after the
+other (to float32 rounding: the products have other row counts, sums
+another order), and the cases it must leave to the two calls are checked
+to take them.
 """
 
 import numpy as np
@@ -14,19 +16,22 @@ import pytest
 from layerspec import activations
 from layerspec.layers import conv
 from layerspec.layers.conv import Conv1D, Conv2D
-from layerspec.layers.pooling import AveragePooling2D, MaxPooling1D, MaxPooling2D
+from layerspec.layers.pooling import AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D
 from layerspec.layers.volumetric import Conv3D, MaxPooling3D
 from tests.layers.concurrency import assert_threads_agree_with_calls_alone
 from tests.layers.test_conv import TOLERANCE, bias_of, conv1d_reference, conv2d_reference, random_layer
 from tests.layers.test_pooling import pool1d_reference, pool2d_reference
 
 
+REFERENCE_ACTIVATIONS = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh, "linear": lambda v: v,
+                         "sigmoid": lambda v: 1 / (1 + np.exp(-v))}
+
+
 def reference_2d(layer, pool, x):
     expected = conv2d_reference(x, layer.kernel.value, bias_of(layer), layer.strides, layer.padding,
                                 layer.dilation_rate, layer.groups)
-    if layer.activation.__name__ == "relu":
-        expected = np.maximum(expected, 0)
-    return pool2d_reference(expected, pool.pool_size, pool.strides, pool.padding, "max")
+    expected = REFERENCE_ACTIVATIONS[layer.activation.__name__](expected)
+    return pool2d_reference(expected, pool.pool_size, pool.strides, pool.padding, pool.mode)
 
 
 def fused(layer, pool, x):
@@ -57,8 +62,12 @@ def cells(request, monkeypatch):
     ({"kernel_size": 3, "dilation_rate": 2, "padding": "same"}, MaxPooling2D(2), (2, 9, 9, 2)),
     ({"kernel_size": 3, "groups": 2, "activation": "relu"}, MaxPooling2D(2), (2, 8, 8, 4)),
     ({"kernel_size": 1}, MaxPooling2D(1), (2, 5, 4, 3)),                                   # a one-cell window
+    ({"kernel_size": 3, "activation": "tanh"}, MaxPooling2D(2), (2, 9, 9, 2)),             # activated, then pooled
+    ({"kernel_size": 3, "activation": "tanh"}, AveragePooling2D(2), (2, 10, 10, 1)),
+    ({"kernel_size": (2, 3), "padding": "same", "activation": "sigmoid"}, AveragePooling2D((3, 2)), (2, 9, 8, 2)),
+    ({"kernel_size": 3, "activation": "relu"}, AveragePooling2D(2), (3, 11, 9, 3)),
 ])
-def test_fused_conv2d_and_max_pooling_match_plain_loops(cells, kwargs, pool, shape):
+def test_fused_conv2d_and_pooling_match_plain_loops(cells, kwargs, pool, shape):
     layer = Conv2D(filters=6, **kwargs)
     x = random_layer(layer, shape)
     out = fused(layer, pool, x)
@@ -71,16 +80,16 @@ def test_fused_conv2d_and_max_pooling_match_plain_loops(cells, kwargs, pool, sha
 @pytest.mark.parametrize("kwargs, pool, shape", [
     ({"kernel_size": 3, "activation": "relu"}, MaxPooling1D(2), (3, 13, 1)),
     ({"kernel_size": 2, "padding": "causal", "dilation_rate": 2}, MaxPooling1D(3), (2, 14, 3)),
+    ({"kernel_size": 3, "activation": "tanh"}, AveragePooling1D(2), (2, 12, 2)),
 ])
-def test_fused_conv1d_and_max_pooling_match_plain_loops(cells, kwargs, pool, shape):
+def test_fused_conv1d_and_pooling_match_plain_loops(cells, kwargs, pool, shape):
     layer = Conv1D(filters=4, **kwargs)
     x = random_layer(layer, shape)
     out = fused(layer, pool, x)
     expected = conv1d_reference(x, layer.kernel.value, bias_of(layer), layer.strides[0], layer.padding,
                                 layer.dilation_rate[0], layer.groups)
-    if layer.activation.__name__ == "relu":
-        expected = np.maximum(expected, 0)
-    expected = pool1d_reference(expected, pool.pool_size[0], pool.strides[0], pool.padding, "max")
+    expected = REFERENCE_ACTIVATIONS[layer.activation.__name__](expected)
+    expected = pool1d_reference(expected, pool.pool_size[0], pool.strides[0], pool.padding, pool.mode)
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, **TOLERANCE)
 
@@ -111,13 +120,10 @@ def test_infinities_and_nan_land_where_the_two_calls_put_them(cells):
 @pytest.mark.parametrize("layer, pool", [
     (Conv2D(4, 3, activation="relu"), MaxPooling2D(3, strides=2)),        # overlapping windows
     (Conv2D(4, 3, activation="relu"), MaxPooling2D(2, padding="same")),   # a pooling that pads (9 -> 7 is odd)
-    (Conv2D(4, 3, activation="tanh"), MaxPooling2D(2)),                   # checked below: not offered at all
+    (Conv2D(4, 3), AveragePooling2D(2, strides=1)),
 ])
 def test_what_cannot_be_fused_takes_the_two_calls(cells, layer, pool):
     x = random_layer(layer, (2, 9, 9, 2))
-    if layer.activation.__name__ == "tanh":
-        assert layer.fused_with(pool) is None
-        return
     assert layer.fused_with(pool) is not None
     np.testing.assert_array_equal(layer.call_pooled(x, pool), pool(layer(x)))
 
@@ -129,27 +135,52 @@ def test_a_pool_larger_than_the_convolution_output_gives_what_the_two_calls_give
     assert layer.call_pooled(x, pool).shape == pool.call(layer.call(x)).shape == (2, 0, 0, 4)
 
 
-def test_banded_layers_and_images_chunked_by_rows_take_the_two_calls(monkeypatch):
-    # LeNet's first layer is banded (tile width 14): its kernel matrix has
-    # no row per output, so the rows cannot be ordered by pool cell.
-    layer, pool = Conv2D(6, 5, padding="same", activation="relu"), MaxPooling2D(2)
-    x = random_layer(layer, (2, 28, 28, 1))
-    assert layer._plan((28, 28), 1, 4).width > 1
+@pytest.mark.parametrize("pool", [AveragePooling2D(2), MaxPooling2D(2), MaxPooling2D((2, 7))])
+def test_a_banded_layer_orders_its_kernel_columns_by_pool_cell(pool):
+    # LeNet's first layer is banded: 14 output columns a tile, 7 windows of 2.
+    layer = Conv2D(6, 5, padding="same", activation="tanh")
+    x = random_layer(layer, (3, 28, 28, 1))
+    assert layer._plan((28, 28), 1, 4).width == 14
+    out = fused(layer, pool, x)
+    np.testing.assert_allclose(out, reference_2d(layer, pool, x), **TOLERANCE)
+    np.testing.assert_allclose(out, pool(layer(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_a_banded_tile_splitting_windows_and_images_chunked_by_rows_take_the_two_calls(monkeypatch):
+    # LeNet's second layer is banded 5 columns a tile: a 2-wide window would straddle tiles.
+    layer, pool = Conv2D(16, 5, activation="tanh"), AveragePooling2D(2)
+    x = random_layer(layer, (2, 14, 14, 6))
+    assert layer._plan((14, 14), 6, 4).width == 5
     np.testing.assert_array_equal(layer.call_pooled(x, pool), pool(layer(x)))
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one output row of one image per chunk
     narrow = Conv2D(6, 3, activation="relu")
     x = random_layer(narrow, (2, 9, 9, 3))
     assert narrow._plan((9, 9), 3, 4).rows < 7
-    np.testing.assert_array_equal(narrow.call_pooled(x, pool), pool(narrow(x)))
+    np.testing.assert_array_equal(narrow.call_pooled(x, MaxPooling2D(2)), MaxPooling2D(2)(narrow(x)))
 
 
-def test_only_max_pooling_of_the_same_rank_after_a_plain_convolution_is_offered():
+def test_an_infinite_input_to_a_banded_layer_takes_plain_im2col_and_still_fuses():
+    # The band's structural zeros would make 0 * inf = NaN of outputs that never see the inf.
+    layer, pool = Conv2D(6, 5, padding="same"), AveragePooling2D(2)
+    x = random_layer(layer, (2, 28, 28, 1))
+    x[1, 3, 4, 0] = np.inf
+    with np.errstate(invalid="ignore", over="ignore"):
+        out, expected = fused(layer, pool, x), pool(layer(x))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))  # +inf and -inf meet in a window
+    assert np.isfinite(out[0]).all() and not np.isfinite(out[1, :3, 1:4]).any() and np.isfinite(out[1, 4:]).all()
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-6, atol=1e-6)
+
+
+def test_only_a_pooling_of_the_same_rank_after_a_plain_convolution_is_offered():
     layer = Conv2D(4, 3, activation="relu")
     assert layer.fused_with(MaxPooling2D(2)) is not None
-    assert Conv2D(4, 3).fused_with(MaxPooling2D(2)) is not None              # linear commutes with a max
-    assert layer.fused_with(AveragePooling2D(2)) is None
+    assert layer.fused_with(AveragePooling2D(2)) is not None
+    assert Conv2D(4, 3, activation="tanh").fused_with(MaxPooling2D(2)) is not None
     assert layer.fused_with(MaxPooling1D(2)) is None
     assert Conv1D(4, 3).fused_with(MaxPooling1D(2)) is not None
+    assert Conv2D(4, 3, activation="glu").fused_with(MaxPooling2D(2)) is None  # halves the channels: whole output
 
     class Shifted(Conv2D):  # a user's subclass may compute something else
         def call(self, inputs):
@@ -164,11 +195,13 @@ def test_only_max_pooling_of_the_same_rank_after_a_plain_convolution_is_offered(
     assert Conv3D(4, 3).fused_with(MaxPooling3D(2)) is None  # its own call
 
 
-def test_an_activation_changed_after_the_offer_takes_the_two_calls():
+def test_an_activation_set_after_the_offer_is_the_one_applied():
     layer, pool = Conv2D(4, 3, activation="relu"), MaxPooling2D(2)
     x = random_layer(layer, (2, 8, 8, 1))
     fused_call = layer.fused_with(pool)
     layer.activation = activations.tanh
+    np.testing.assert_allclose(fused_call(x), pool(layer(x)), rtol=1e-6, atol=1e-6)
+    layer.activation = activations.get("glu")  # needs the whole output: the two calls
     np.testing.assert_array_equal(fused_call(x), pool(layer(x)))
 
 
