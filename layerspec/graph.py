@@ -15,7 +15,7 @@ The walker frees each tensor after its last consumer (model outputs stay to
 the end), so the memory a forward pass holds, and the figure the summary
 reports for it, follow one rule: :meth:`Graph.live_after`. The forward pass
 alone may run a node and the next as one call where the first layer offers
-it (``Layer.fused_with``: a convolution and its max pooling) and nothing
+it (``Layer.fused_with``: a convolution and its pooling) and nothing
 else reads the first's result; it then holds less than that figure.
 """
 

@@ -477,9 +477,10 @@ class Layer:
         """A function computing ``following.call(self.call(x))`` faster, or None.
 
         The forward pass uses it where ``following`` alone reads this
-        layer's result (a convolution and the max pooling after it run
+        layer's result (a convolution and the pooling after it run
         chunk by chunk without the convolution's whole output). It must give
-        the same values and raise the same errors as the two calls.
+        the same values, to float rounding, and raise the same errors as
+        the two calls.
         """
         return None
 
