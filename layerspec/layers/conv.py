@@ -559,10 +559,16 @@ class _Conv(Layer):
         as it is made: whole images per chunk, a pooling that pads nothing
         and whose windows tile the output (strides equal to the window), a
         banded tile holding whole windows, an activation that can run on
-        pieces; else None. The window is (height, width), height 1 for one
-        spatial axis."""
+        pieces, and either more than one chunk of images or a ReLU (or no
+        activation) that can run after a max pooling; else None. The window
+        is (height, width), height 1 for one spatial axis."""
         if not batch or plan.rows != plan.output[0] or pool.strides != pool.pool_size \
                 or activations.needs_whole_output(self.activation):  # checked again: set after the offer?
+            return None
+        if batch <= plan.images and not (pool.mode == "max" and self._commutes_with_max()):
+            # One chunk's output stays in cache anyway, and the pool's own
+            # folds are then no slower: fusing saves nothing (LeNet at batch
+            # 1: 110-111 us a pass against 117-121 fused).
             return None
         window = pool.pool_size if self.rank == 2 else (1,) + pool.pool_size
         if plan.width > 1 and plan.width % window[1]:

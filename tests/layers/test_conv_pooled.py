@@ -35,7 +35,14 @@ def reference_2d(layer, pool, x):
 
 
 def fused(layer, pool, x):
-    """The fused call, asserting it really fused (no whole convolution output)."""
+    """The fused call, asserting it really fused (no whole convolution output).
+
+    Each image is made a chunk of its own, so a small batch takes several
+    chunks, as a big one would: with one chunk only a ReLU (or no
+    activation) before a max pooling fuses (see the test below).
+    """
+    for banded in (True, False):
+        layer._plan(x.shape[1:-1], x.shape[-1], x.dtype.itemsize, banded).images = 1
     calls = []
     original = layer._convolve
     layer._convolve = lambda *args: calls.append(args) or original(*args)
@@ -126,6 +133,19 @@ def test_what_cannot_be_fused_takes_the_two_calls(cells, layer, pool):
     x = random_layer(layer, (2, 9, 9, 2))
     assert layer.fused_with(pool) is not None
     np.testing.assert_array_equal(layer.call_pooled(x, pool), pool(layer(x)))
+
+
+def test_a_batch_of_one_chunk_fuses_only_what_can_be_activated_after_the_pool(cells):
+    # One chunk's output stays in cache anyway: only pooling before the
+    # activation saves anything then.
+    x = random_layer(Conv2D(4, 3, activation="tanh"), (2, 9, 9, 1))
+    for activation, pool, fuses in [("relu", MaxPooling2D(2), True), (None, MaxPooling2D(2), True),
+                                    ("tanh", MaxPooling2D(2), False), ("relu", AveragePooling2D(2), False)]:
+        layer = Conv2D(4, 3, activation=activation)
+        random_layer(layer, (2, 9, 9, 1))
+        assert layer._plan((9, 9), 1, 4).images >= 2
+        assert (layer._pooling(layer._plan((9, 9), 1, 4), pool, 2, np.dtype(np.float32)) is not None) is fuses
+        np.testing.assert_allclose(layer.call_pooled(x, pool), pool(layer(x)), rtol=1e-6, atol=1e-6)
 
 
 def test_a_pool_larger_than_the_convolution_output_gives_what_the_two_calls_give():
