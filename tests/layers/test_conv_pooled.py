@@ -243,3 +243,14 @@ def test_from_several_threads_at_once(cells):
     rng = np.random.default_rng(1)
     inputs = [rng.standard_normal((9, 12, 12, 2)).astype(np.float32) for _ in range(4)]
     assert_threads_agree_with_calls_alone(Fused(), inputs, most_rows=9, calls=40)
+
+
+@pytest.mark.parametrize("activation, pool", [("relu", MaxPooling2D(2)), ("tanh", AveragePooling2D(2))])
+def test_a_float64_layer_pools_in_float64(activation, pool):
+    layer = Conv2D(4, 3, activation=activation)
+    x = random_layer(layer, (5, 10, 10, 2)).astype(np.float64)
+    for weight in layer.weights:
+        weight.assign(weight.value.astype(np.float64))
+    out = fused(layer, pool, x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, reference_2d(layer, pool, x), rtol=1e-12, atol=1e-12)
