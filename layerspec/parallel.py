@@ -184,8 +184,8 @@ def one_blas_thread():
     Costs a few microseconds: threadpoolctl's controller is made once (it
     inspects every loaded library, milliseconds), then only BLAS's getter
     and setter are called. The counts are put back by the thread that
-    saved them: OpenBLAS (0.3.31) ignores a count raised from another
-    thread after one thread lowered it. BLAS's count is one setting for
+    saved them: once the main thread had lowered the count, OpenBLAS
+    (0.3.31) ignored another thread raising it again. BLAS's count is one setting for
     the whole process, so models run from several threads at once may
     leave it at one thread (slower, never wrong).
     """
