@@ -185,9 +185,9 @@ def one_blas_thread():
     inspects every loaded library, milliseconds), then only BLAS's getter
     and setter are called. The counts are put back by the thread that
     saved them: once the main thread had lowered the count, OpenBLAS
-    (0.3.31) ignored another thread raising it again. BLAS's count is one setting for
-    the whole process, so models run from several threads at once may
-    leave it at one thread (slower, never wrong).
+    (0.3.31) ignored another thread raising it again. BLAS's count is one
+    setting for the whole process, so models run from several threads at
+    once may leave it at one thread (slower, never wrong).
     """
     libraries = _blas_libraries()
     saved = [(library, library.num_threads) for library in libraries]
