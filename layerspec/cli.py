@@ -660,8 +660,10 @@ def export(spec, target, output, weights, opset, seed, variant, set_values):
             raise click.UsageError("--opset applies to --to onnx only")
         from .interchange import export_model
 
-        model = export_model(spec, output, weights=weights, seed=seed, settings=settings)
-        click.echo(f"wrote {output}: {len(model.nodes)} layers, {model.count_params():,} parameters", err=True)
+        with _OutputDestination(output, "Keras archive") as destination:
+            model = export_model(spec, destination, weights=weights, seed=seed, settings=settings)
+        click.echo(f"wrote {_output_name(output)}: {len(model.nodes)} layers, {model.count_params():,} parameters",
+                   err=True)
         return
     from .interchange import export_onnx_file
 

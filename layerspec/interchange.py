@@ -101,9 +101,10 @@ def write_import(imported: Imported, spec_out: str, weights_out: str | None) -> 
         file.write(imported.spec_text.encode("utf-8"))
 
 
-def export_model(spec_path: str, output: str, weights: str | None = None, seed: int = 0, settings=None):
+def export_model(spec_path: str, output, weights: str | None = None, seed: int = 0, settings=None):
     """A spec as a Keras model: a ``.keras`` archive (config and weights) or
-    a ``.json`` config alone.
+    a ``.json`` config alone (``output`` a path ending in ``.json``); to a
+    writable binary stream, the archive.
 
     Without ``weights`` an archive carries freshly initialised weights
     (``seed``), drawn from the layers' Keras initializers: Keras's loader
@@ -119,8 +120,10 @@ def export_model(spec_path: str, output: str, weights: str | None = None, seed: 
 
     from .arrays import refuse_overwriting_inputs
 
-    refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
-    config_only = str(output).endswith(".json")
+    is_path = isinstance(output, (str, os.PathLike))
+    if is_path:
+        refuse_overwriting_inputs(output, [spec_path] + ([weights] if weights is not None else []))
+    config_only = is_path and str(output).endswith(".json")
     if config_only and weights is not None:
         raise LayerspecError(f"{output}: a .json config holds no weights; write a .keras archive to keep them")
     model = build_model(read_spec(spec_path, settings))

@@ -277,30 +277,23 @@ def test_a_bad_depth_is_an_argument_error(two_level, depth):
         diagram_from_summary(two_level, depth)
 
 
+TIED = """
+    name: tied
+    blocks:
+      pair:
+        layers:
+          - {units: 4, name: first}
+          - {reuse: first, name: second}
+    input: [4]
+    layers:
+      - {type: pair}
+    """
+
+
 def test_a_reuse_inside_a_folded_application_adds_no_application():
-    diagram = diagram_of("""
-        name: tied
-        blocks:
-          pair:
-            layers:
-              - {units: 4, name: first}
-              - {reuse: first, name: second}
-        input: [4]
-        layers:
-          - {type: pair}
-        """, depth=0)
+    diagram = diagram_of(TIED, depth=0)
     assert boxes(diagram)[1] == ("pair", "pair", "(None, 4)", 20, "block", None, True, 1)
-    unfolded = diagram_of("""
-        name: tied
-        blocks:
-          pair:
-            layers:
-              - {units: 4, name: first}
-              - {reuse: first, name: second}
-        input: [4]
-        layers:
-          - {type: pair}
-        """)
+    unfolded = diagram_of(TIED)
     assert boxes(unfolded)[1] == ("pair/first", "Dense", "(None, 4)", 20, "dense", "pair", True, 2)
     assert edges(unfolded) == [("input", "pair/first", "(None, 4)"), ("pair/first", "pair/first", "(None, 4)")]
 

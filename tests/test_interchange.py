@@ -184,3 +184,17 @@ def test_outputs_that_would_overwrite_an_input_are_refused(cli, tmp_path):
     assert cli("export", spec, "--to", "keras", "-o", spec).exit_code == 1
     assert archive.read_bytes() == before and spec.read_text() == (SPECS / "mnist_mlp.yaml").read_text()
     assert not (tmp_path / "m.yaml").exists()
+
+
+def test_export_to_standard_output_writes_the_archive_there(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from layerspec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["export", str(SPECS / "mnist_mlp.yaml"), "--to", "keras", "-o", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "wrote standard output: 5 layers, 669,706 parameters\n"
+    archive = zipfile.ZipFile(io.BytesIO(result.stdout_bytes))
+    assert archive.namelist() == ["metadata.json", "config.json", "model.weights.h5"]
+    assert not (tmp_path / "-").exists()
